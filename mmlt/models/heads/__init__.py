@@ -1,0 +1,3 @@
+from .logits_linear_head import LogitsLinearClsHead
+
+__all__ = ['LogitsLinearClsHead']
