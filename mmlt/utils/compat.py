@@ -1,1 +1,349 @@
-# placeholder until compat lands
+"""Compatibility patches for mmengine 0.10.x on current PyTorch.
+
+Applied once, at ``import mmlt``. Each patch only acts where it is needed.
+
+1. Checkpoint loading (torch >= 2.6, where ``torch.load`` defaults to
+   ``weights_only=True`` and mmengine's own checkpoints no longer load).
+   mmengine's checkpoint schemes (local files, ``http(s)://`` and the
+   ``torchvision://`` / ``mmcls://`` / ``open-mmlab://`` names that resolve
+   to URLs, ``s3://`` / ``petrel://``, ``pavi://``) are re-registered so that
+   every file is read by torch's weights-only unpickler with a small
+   allowlist: exactly the globals an mmengine checkpoint holds besides
+   tensors and containers (:class:`~mmengine.logging.HistoryBuffer` from the
+   message hub, numpy arrays, dtypes and scalars). A file that needs any
+   other global is refused with :class:`UntrustedCheckpointError`, which
+   names the global. A trusted file can still be loaded with full pickle by
+   setting the environment variable ``MMLT_TRUST_CHECKPOINTS=1`` (the
+   tools also accept ``trust_checkpoints = True`` in the config).
+2. Distributed initialisation without CUDA. mmengine's ``pytorch``,
+   ``slurm`` and ``mpi`` launchers call ``torch.cuda.set_device``
+   unconditionally, which fails on a CPU-only machine. When CUDA is not
+   available the call is skipped, so ``init_dist(..., backend='gloo')``
+   works for CPU multi-process runs.
+"""
+import functools
+import io
+import logging
+import os
+import os.path as osp
+import pickle
+import re
+import tempfile
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, List, Optional, Tuple
+
+import numpy as np
+import torch
+from mmengine.dist import get_dist_info
+from mmengine.logging import HistoryBuffer, print_log
+from mmengine.utils import digit_version
+
+TRUST_ENV_VAR = 'MMLT_TRUST_CHECKPOINTS'
+_TRUE_VALUES = ('1', 'true', 'yes', 'on')
+_FALSE_VALUES = ('', '0', 'false', 'no', 'off')
+
+# HistoryBuffer pickles its statistics methods; with pickle protocol 2 a
+# method is stored as ``getattr(HistoryBuffer, name)``.
+_HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
+
+# numpy dtypes whose arrays / scalars may appear in a checkpoint (no object
+# or structured dtypes: those can carry arbitrary Python objects).
+_NUMPY_DTYPE_CHARS = '?bBhHiIlLqQefdgFDGUS'
+
+
+class UntrustedCheckpointError(pickle.UnpicklingError):
+    """A checkpoint needs a global outside mmlt's weights-only allowlist."""
+
+
+def weights_only_patch_needed(torch_version: str = torch.__version__) -> bool:
+    """Whether ``torch.load`` defaults to ``weights_only=True`` (torch>=2.6),
+    which breaks mmengine's checkpoint loading and calls for the patch."""
+    return digit_version(torch_version) >= digit_version('2.6.0')
+
+
+def checkpoints_trusted() -> bool:
+    """Read the opt-in ``MMLT_TRUST_CHECKPOINTS`` environment variable.
+
+    Returns:
+        bool: True if checkpoints may be loaded with full pickle.
+    """
+    value = os.environ.get(TRUST_ENV_VAR, '').strip().lower()
+    if value in _TRUE_VALUES:
+        return True
+    if value in _FALSE_VALUES:
+        return False
+    raise ValueError(f'{TRUST_ENV_VAR}={os.environ[TRUST_ENV_VAR]!r} is not '
+                     f'understood; expected one of {_TRUE_VALUES} to trust '
+                     f'checkpoints or one of {_FALSE_VALUES[1:]} (or unset).')
+
+
+def _history_buffer_method(obj: Any, name: str) -> Callable:
+    """Stand-in for ``builtins.getattr`` while unpickling: only resolves the
+    statistics methods of :class:`HistoryBuffer`."""
+    if obj is HistoryBuffer and name in _HISTORY_BUFFER_METHODS:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'GLOBAL builtins.getattr was not an allowed global: mmlt only '
+        f'allows getattr(HistoryBuffer, {_HISTORY_BUFFER_METHODS}), got '
+        f'getattr({obj!r}, {name!r}).')
+
+
+def checkpoint_allowlist() -> List[Any]:
+    """Globals of an mmengine checkpoint beyond torch's default allowlist.
+
+    Returns:
+        list: entries for :func:`torch.serialization.safe_globals`.
+    """
+    multiarray = np._core.multiarray if hasattr(
+        np, '_core') else np.core.multiarray
+    allowlist: List[Any] = [
+        HistoryBuffer,
+        (_history_buffer_method, 'builtins.getattr'),
+        np.ndarray,
+        np.dtype,
+    ]
+    # numpy 1.x pickles ``numpy.core.*``, numpy 2.x ``numpy._core.*``.
+    for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
+        allowlist.append((multiarray._reconstruct, f'{module}._reconstruct'))
+        allowlist.append((multiarray.scalar, f'{module}.scalar'))
+    allowlist.extend(type(np.dtype(char)) for char in _NUMPY_DTYPE_CHARS)
+    return allowlist
+
+
+def _unsupported_global(error: Exception) -> Optional[str]:
+    """The global named in a weights-only unpickling error, if any."""
+    for pattern in (r'GLOBAL (\S+) was not an allowed global',
+                    r'unsupported GLOBAL (\S+) whose module',
+                    r'unrecognized function (.+?)(?: which belongs|$)',
+                    r'but got (<class \S+>)'):
+        match = re.search(pattern, str(error))
+        if match:
+            return match.group(1)
+    return None
+
+
+def _load_with_policy(source: str, load: Callable[[bool], Any]) -> Any:
+    """Run ``load(weights_only)`` under mmlt's checkpoint policy.
+
+    Args:
+        source (str): Name of the checkpoint, for messages.
+        load (Callable[[bool], Any]): Loads the checkpoint, with torch's
+            weights-only unpickler if its argument is True.
+
+    Returns:
+        The loaded checkpoint.
+    """
+    if checkpoints_trusted():
+        print_log(
+            f'{TRUST_ENV_VAR} is set: loading {source} with full pickle.',
+            logger='current',
+            level=logging.WARNING)
+        return load(False)
+    with torch.serialization.safe_globals(checkpoint_allowlist()):
+        try:
+            return load(True)
+        except pickle.UnpicklingError as error:
+            name = _unsupported_global(error) or 'an object'
+            raise UntrustedCheckpointError(
+                f'Refusing to load checkpoint {source}: it needs {name}, '
+                'which is outside the weights-only allowlist (tensors, '
+                'containers, mmengine HistoryBuffer, numpy arrays/dtypes/'
+                'scalars). Only if you trust this file, set the environment '
+                f'variable {TRUST_ENV_VAR}=1 (or `trust_checkpoints = True` '
+                'in the config of tools/train.py or tools/test.py) to load '
+                'it with full pickle, which can run arbitrary code. '
+                f'Unpickler message: {error}') from error
+
+
+def load_from_local(filename: str, map_location=None) -> Any:
+    """Load a local checkpoint file under mmlt's checkpoint policy.
+
+    Args:
+        filename (str): Path of the checkpoint (``~`` is expanded).
+        map_location: Same as :func:`torch.load`.
+
+    Returns:
+        The loaded checkpoint.
+    """
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    return _load_with_policy(
+        filename, lambda weights_only: torch.load(
+            filename, map_location=map_location, weights_only=weights_only))
+
+
+def load_from_http(filename: str,
+                   map_location=None,
+                   model_dir: Optional[str] = None,
+                   progress: bool = os.isatty(0)) -> Any:
+    """Download (rank 0 first) and load a checkpoint from a URL.
+
+    Args:
+        filename (str): ``http://`` or ``https://`` URL.
+        map_location: Same as :func:`torch.load`.
+        model_dir (str, optional): Download directory; torch hub's
+            checkpoint directory if None.
+        progress (bool): Whether to show a download progress bar.
+
+    Returns:
+        The loaded checkpoint.
+    """
+
+    def load(weights_only: bool) -> Any:
+        return torch.hub.load_state_dict_from_url(
+            filename,
+            model_dir=model_dir,
+            map_location=map_location,
+            progress=progress,
+            weights_only=weights_only)
+
+    rank, world_size = get_dist_info()
+    if rank == 0:
+        checkpoint = _load_with_policy(filename, load)
+    if world_size > 1:
+        torch.distributed.barrier()
+        if rank > 0:
+            checkpoint = _load_with_policy(filename, load)
+    return checkpoint
+
+
+def load_from_ceph(filename: str, map_location=None, backend='petrel') -> Any:
+    """Load a checkpoint from an ``s3://`` or ``petrel://`` path.
+
+    Args:
+        filename (str): Path with an s3 / petrel prefix.
+        map_location: Same as :func:`torch.load`.
+        backend (str): mmengine file backend. Defaults to 'petrel'.
+
+    Returns:
+        The loaded checkpoint.
+    """
+    from mmengine.fileio import get_file_backend
+    file_backend = get_file_backend(
+        filename, backend_args={'backend': backend})
+    content = file_backend.get(filename)
+    return _load_with_policy(
+        filename, lambda weights_only: torch.load(
+            io.BytesIO(content),
+            map_location=map_location,
+            weights_only=weights_only))
+
+
+def load_from_pavi(filename: str, map_location=None) -> Any:
+    """Load a checkpoint from the ``pavi://`` model cloud.
+
+    Args:
+        filename (str): Path with the pavi prefix.
+        map_location: Same as :func:`torch.load`.
+
+    Returns:
+        The loaded checkpoint.
+    """
+    try:
+        from pavi import modelcloud
+    except ImportError as error:
+        raise ImportError(
+            'Please install pavi to load checkpoint from modelcloud.'
+        ) from error
+    model = modelcloud.get(filename[len('pavi://'):])
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        downloaded_file = osp.join(tmp_dir, model.name)
+        model.download(downloaded_file)
+        return load_from_local(downloaded_file, map_location)
+
+
+def load_from_openmmlab(filename: str, map_location=None) -> Any:
+    """Load a checkpoint named ``open-mmlab://NAME`` or ``openmmlab://NAME``.
+
+    Args:
+        filename (str): The prefixed model name.
+        map_location: Same as :func:`torch.load`.
+
+    Returns:
+        The loaded checkpoint.
+    """
+    from mmengine.runner import checkpoint as mmengine_checkpoint
+    model_name = filename.split('://', 1)[1]
+    deprecated_names = mmengine_checkpoint.get_deprecated_model_names()
+    if model_name in deprecated_names:
+        print_log(
+            f'{filename} is deprecated in favor of '
+            f'{deprecated_names[model_name]}',
+            logger='current')
+        model_name = deprecated_names[model_name]
+    model_url = mmengine_checkpoint.get_external_models()[model_name]
+    if model_url.startswith(('http://', 'https://')):
+        return load_from_http(model_url, map_location=map_location)
+    return load_from_local(
+        osp.join(mmengine_checkpoint._get_mmengine_home(), model_url),
+        map_location)
+
+
+def patch_checkpoint_loading() -> None:
+    """Register mmlt's loaders for mmengine's checkpoint schemes."""
+    from mmengine.runner import checkpoint as mmengine_checkpoint
+    loader = mmengine_checkpoint.CheckpointLoader
+    loader.register_scheme('', load_from_local, force=True)
+    loader.register_scheme(('http://', 'https://'), load_from_http, force=True)
+    loader.register_scheme([r'(\S+\:)?s3://', r'(\S+\:)?petrel://'],
+                           load_from_ceph,
+                           force=True)
+    loader.register_scheme('pavi://', load_from_pavi, force=True)
+    loader.register_scheme(('open-mmlab://', 'openmmlab://'),
+                           load_from_openmmlab,
+                           force=True)
+    # ``torchvision://`` and ``mmcls://`` call this module-level name.
+    mmengine_checkpoint.load_from_http = load_from_http
+
+
+@contextmanager
+def _cuda_set_device_skipped() -> Iterator[None]:
+    """Make ``torch.cuda.set_device`` a no-op (only used without CUDA)."""
+    set_device = torch.cuda.set_device
+    torch.cuda.set_device = lambda device: None
+    try:
+        yield
+    finally:
+        torch.cuda.set_device = set_device
+
+
+def _without_cuda_set_device(init_fn: Callable) -> Callable:
+    """Wrap a launcher's init function to skip ``torch.cuda.set_device``
+    when CUDA is not available."""
+
+    @functools.wraps(init_fn)
+    def init_dist_launcher(*args, **kwargs):
+        if torch.cuda.is_available():
+            return init_fn(*args, **kwargs)
+        with _cuda_set_device_skipped():
+            return init_fn(*args, **kwargs)
+
+    init_dist_launcher.__mmlt_patched__ = True
+    return init_dist_launcher
+
+
+def patch_dist_init() -> None:
+    """Wrap mmengine's ``pytorch``, ``slurm`` and ``mpi`` initialisers."""
+    from mmengine.dist import utils as dist_utils
+    for name in ('_init_dist_pytorch', '_init_dist_slurm', '_init_dist_mpi'):
+        init_fn = getattr(dist_utils, name)
+        if not getattr(init_fn, '__mmlt_patched__', False):
+            setattr(dist_utils, name, _without_cuda_set_device(init_fn))
+
+
+def apply_patches() -> Tuple[str, ...]:
+    """Apply the patches needed by the installed torch.
+
+    Returns:
+        tuple[str]: Names of the applied patches.
+    """
+    applied = ['dist_init']
+    patch_dist_init()
+    if weights_only_patch_needed():
+        patch_checkpoint_loading()
+        applied.append('checkpoint_loading')
+    return tuple(applied)
+
+
+APPLIED_PATCHES = apply_patches()

@@ -1,0 +1,5 @@
+from .class_counts_hook import ClassCountsHook
+from .loss_epoch_hook import LossEpochHook
+from .accumulated_gradient_hook import AccumulatedGradientHook
+
+__all__ = ['ClassCountsHook', 'LossEpochHook', 'AccumulatedGradientHook']

@@ -1,0 +1,27 @@
+# mmlt: the two set-up commands of the README are `make demo` and `make test`.
+# Both create the virtual environment from the CI lock if it is missing and
+# install Debian's Fashion-MNIST package if it is absent.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+FASHION_MNIST := /usr/share/datasets/fashion-mnist
+
+.PHONY: setup data demo test
+
+$(VENV)/.installed: requirements/ci-lock.txt setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements/ci-lock.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+setup: $(VENV)/.installed
+
+data:
+	@[ -d $(FASHION_MNIST) ] || { $(SUDO) apt-get update && $(SUDO) apt-get install -y dataset-fashion-mnist; }
+
+demo: setup data
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(PY) demo/run_demo.py
+
+test: setup data
+	$(PY) -m pytest -q tests

@@ -1,0 +1,1 @@
+"""The offline Fashion-MNIST-LT demo (``make demo``); see ``run_demo.py``."""

@@ -1,0 +1,79 @@
+from typing import List, Tuple
+
+import torch
+import torch.nn as nn
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+from mmpretrain.registry import HOOKS
+
+
+@HOOKS.register_module()
+class ClassCountsHook(Hook):
+    """Give the losses that need them the training images per class.
+
+    At ``before_train`` (after a checkpoint is loaded or resumed) the hook
+    reads ``train_class_counts`` from the metainfo of the train dataloader's
+    dataset (every mmlt long-tailed dataset provides it) and calls
+    ``set_class_counts(counts)`` on each module of the model that has that
+    method and no counts yet (e.g. :class:`LogitAdjustLoss`,
+    :class:`BalancedSoftmaxLoss`, :class:`LDAMLoss`). A module configured
+    with explicit ``class_counts`` keeps them; if they differ from the
+    dataset's the hook raises, since the loss would then not match the
+    training set.
+
+    Example:
+        >>> custom_hooks = [dict(type='ClassCountsHook')]
+    """
+
+    priority = 'NORMAL'
+
+    def before_train(self, runner) -> None:
+        """Set the train class counts on the model's losses.
+
+        Args:
+            runner (Runner): The runner of the training process.
+        """
+        model = runner.model
+        if is_model_wrapper(model):
+            model = model.module
+        targets = self._count_consumers(model)
+        if not targets:
+            raise ValueError(
+                'ClassCountsHook found no module with a `set_class_counts` '
+                'method in the model (e.g. LogitAdjustLoss, '
+                'BalancedSoftmaxLoss, LDAMLoss); remove the hook or use such '
+                'a loss.')
+        dataset = runner.train_dataloader.dataset
+        counts = dataset.metainfo.get('train_class_counts')
+        if counts is None:
+            raise ValueError(
+                f'The train dataset ({type(dataset).__name__}) has no '
+                "'train_class_counts' in its metainfo. Use an mmlt "
+                'long-tailed dataset (e.g. LongTailDataset, CIFAR100LT) or '
+                'give the loss class_counts=[...] and drop ClassCountsHook.')
+        counts = torch.as_tensor(counts, dtype=torch.float64)
+        for name, module in targets:
+            current = module.class_counts
+            if current is None:
+                module.set_class_counts(counts)
+            elif current.shape != counts.shape or not torch.equal(
+                    current.double(), counts):
+                raise ValueError(
+                    f'{type(module).__name__} ({name}) was given '
+                    f'{current.numel()} class counts that differ from the '
+                    f"train dataset's train_class_counts "
+                    f'({counts.numel()} classes, max {counts.max():g}, min '
+                    f'{counts.min():g}); remove class_counts from its config '
+                    'or make them match.')
+        print_log(
+            f'ClassCountsHook: {counts.numel()} train class counts '
+            f'({counts.max():g} .. {counts.min():g}) set on '
+            f'{", ".join(name for name, _ in targets)}.',
+            logger='current')
+
+    @staticmethod
+    def _count_consumers(model: nn.Module) -> List[Tuple[str, nn.Module]]:
+        return [(name or type(module).__name__, module)
+                for name, module in model.named_modules()
+                if callable(getattr(module, 'set_class_counts', None))]

@@ -1,0 +1,172 @@
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from mmpretrain.registry import METRICS
+
+from mmlt.models.heads.rebalanced_linear_head import (column_mass,
+                                                      rebalance_probs)
+from .long_tail_accuracy import LongTailAccuracy
+
+REBALANCE_MODES = ('transductive', 'stored')
+
+
+@METRICS.register_module()
+class RebalancedAccuracy(LongTailAccuracy):
+    r"""Long-tail accuracy without and with GALA's prediction re-balancing.
+
+    Reports every figure of :class:`LongTailAccuracy` twice: for the plain
+    predictions :math:`p = \mathrm{softmax}(z)` of the ``pred_logits`` that
+    :class:`LogitsLinearClsHead` / :class:`RebalancedLinearClsHead` emit
+    (keys ``top1``, ``mean_class_acc``, ...), and for the re-balanced ones
+    :math:`\hat p_{ij} \propto p_{ij} / m_j^{\tau}` (keys ``rebalanced/top1``,
+    ...), where the column masses :math:`m` are
+
+    - ``rebalance='transductive'`` (the paper): :math:`m_j = \sum_i p_{ij}`
+      over the *whole* evaluation set, computed in :meth:`compute_metrics`
+      after the predictions of all ranks are gathered (in dataset order), so
+      the figures equal those of a single-process run;
+    - ``rebalance='stored'``: those stored in the head; the re-balanced
+      ``pred_score`` the head emits is used as is, and ``tau`` of this
+      metric is not used (the head's applies).
+
+    The transductive mode keeps every sample's C logits until the end of the
+    evaluation (N x C float32, e.g. 0.8 GB for iNaturalist 2018).
+
+    Args:
+        rebalance (str): ``'transductive'`` or ``'stored'``. Defaults to
+            ``'transductive'``.
+        tau (float): Exponent of the transductive re-balancing. Defaults to
+            1.0.
+        **kwargs: Arguments of :class:`LongTailAccuracy` (``topk``,
+            ``train_class_counts``, thresholds, ``num_bins``, ...).
+    """
+
+    def __init__(self,
+                 rebalance: str = 'transductive',
+                 tau: float = 1.0,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        if rebalance not in REBALANCE_MODES:
+            raise ValueError(f'rebalance must be one of {REBALANCE_MODES}, '
+                             f'got {rebalance!r}.')
+        if tau < 0:
+            raise ValueError(f'tau must be non-negative, got {tau}.')
+        self.rebalance = rebalance
+        self.tau = tau
+
+    def process(self, data_batch, data_samples: Sequence[dict]) -> None:
+        """Store each sample's label, plain logits and, for ``'stored'``,
+        the head's re-balanced scores.
+
+        Args:
+            data_batch: A batch of data from the dataloader (unused).
+            data_samples (Sequence[dict]): Model outputs with
+                ``pred_logits`` and ``gt_label`` (and a re-balanced
+                ``pred_score`` for ``'stored'``).
+        """
+        for sample in data_samples:
+            if 'pred_logits' not in sample:
+                raise KeyError(
+                    'RebalancedAccuracy needs the plain logits in '
+                    '`pred_logits`; use `LogitsLinearClsHead` or '
+                    '`RebalancedLinearClsHead` as the head.')
+            label = torch.as_tensor(sample['gt_label'])
+            if label.numel() != 1:
+                raise ValueError(
+                    'RebalancedAccuracy needs one hard label per sample, got '
+                    f'a label of shape {tuple(label.shape)}.')
+            result = dict(
+                gt_label=int(label), logits=sample['pred_logits'].cpu())
+            if self.rebalance == 'stored':
+                if 'rebalance_tau' not in sample:
+                    raise ValueError(
+                        "RebalancedAccuracy(rebalance='stored') needs a "
+                        'RebalancedLinearClsHead with estimated column '
+                        'masses; run tools/analysis/estimate_column_mass.py '
+                        "on the checkpoint first, or use rebalance="
+                        "'transductive'.")
+                result['rebalanced_score'] = sample['pred_score'].cpu()
+            self.results.append(result)
+
+    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+        """Compute plain and re-balanced metrics on the gathered results.
+
+        Args:
+            results (list[dict]): The outputs of :meth:`process` of all
+                ranks, in dataset order.
+
+        Returns:
+            dict[str, float]: :class:`LongTailAccuracy`'s figures, and the
+            same with a ``rebalanced/`` prefix.
+        """
+        if len(results) == 0:
+            raise ValueError('RebalancedAccuracy got no evaluation samples.')
+        shapes = {tuple(res['logits'].shape) for res in results}
+        if len(shapes) != 1:
+            raise ValueError('`pred_logits` have different shapes across '
+                             f'samples: {sorted(shapes)}.')
+        gt_labels = np.array([res['gt_label'] for res in results])
+        probs = torch.softmax(
+            torch.stack([res['logits'] for res in results]).to(torch.float64),
+            dim=1)
+        if self.rebalance == 'transductive':
+            rebalanced = rebalance_probs(probs, column_mass(probs), self.tau)
+        else:
+            rebalanced = torch.stack(
+                [res['rebalanced_score'] for res in results])
+        metrics = self.metrics_from_probs(probs, gt_labels)
+        for key, value in self.metrics_from_probs(rebalanced,
+                                                  gt_labels).items():
+            metrics[f'rebalanced/{key}'] = value
+        return metrics
+
+    def metrics_from_probs(self, probs: torch.Tensor,
+                           gt_labels: np.ndarray) -> Dict[str, float]:
+        """:class:`LongTailAccuracy`'s figures for a (N, C) probability
+        matrix.
+
+        Args:
+            probs (torch.Tensor): Class probabilities, shape (N, C).
+            gt_labels (np.ndarray): True labels, shape (N, ).
+
+        Returns:
+            dict[str, float]: ``top{k}``, ``mean_class_acc``, ``many``,
+            ``medium``, ``few`` and ``ece``.
+        """
+        num_classes = probs.size(1)
+        maxk = max(self.topk)
+        if maxk > num_classes:
+            raise ValueError(
+                f'Top-{maxk} accuracy is unavailable with {num_classes} '
+                'classes. Please check `topk` of the RebalancedAccuracy.')
+        confidences, ranked = probs.topk(maxk, dim=1)
+        metrics = self.calculate(
+            pred_labels=ranked[:, 0].numpy(),
+            gt_labels=gt_labels,
+            num_classes=num_classes,
+            confidences=confidences[:, 0].numpy(),
+            train_class_counts=self._train_class_counts(),
+            many_shot_thr=self.many_shot_thr,
+            low_shot_thr=self.low_shot_thr,
+            num_bins=self.num_bins)
+        hits = (ranked == torch.from_numpy(gt_labels)[:, None]).numpy()
+        for k in self.topk:
+            if k > 1:
+                metrics[f'top{k}'] = float(hits[:, :k].any(axis=1).mean() *
+                                           100)
+        return metrics
+
+    def _train_class_counts(self) -> Optional[Union[Sequence[int],
+                                                     np.ndarray]]:
+        counts = self.train_class_counts
+        if counts is None:
+            counts = (self.dataset_meta or {}).get('train_class_counts')
+        if counts is None:
+            raise ValueError(
+                'RebalancedAccuracy needs the number of training images per '
+                'class for the many/medium/few groups. Pass '
+                '`train_class_counts` to the metric, or evaluate on an mmlt '
+                'long-tailed dataset, whose metainfo carries '
+                '`train_class_counts`.')
+        return counts

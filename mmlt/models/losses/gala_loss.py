@@ -1,0 +1,294 @@
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.dist import get_world_size
+from mmpretrain.models.losses.utils import weight_reduce_loss
+from mmpretrain.registry import MODELS
+
+GALA_VARIANTS = ('paper', 'released_code')
+
+
+@MODELS.register_module()
+class GALALoss(nn.Module):
+    r"""Gradient-Aware Logit Adjustment (GALA) loss.
+
+    `Gradient-Aware Logit Adjustment Loss for Long-tailed Classifier
+    (ICASSP 2024) <https://arxiv.org/abs/2403.09036>`_.
+
+    For a sample with label :math:`k` and logits :math:`z`, the paper form
+    (``variant='paper'``) trains softmax cross-entropy on
+
+    .. math::
+        \tilde z_j = z_j + \lambda_1 \log(\theta_j + \epsilon)
+                     - \lambda_2 \log(\phi_k + \epsilon) \quad (j \ne k),
+        \qquad \tilde z_k = z_k,
+
+    where, with :math:`\tilde p = \mathrm{softmax}(\tilde z)` and the sums
+    running over all *earlier* training samples :math:`i` of the class,
+
+    - :math:`\theta_j = \sum_{i: y_i = j} (1 - \tilde p_{ij})` is the
+      accumulated positive gradient :math:`|\partial L_i/\partial \tilde
+      z_{ij}|` of class :math:`j`;
+    - :math:`\phi_k = \sum_{i: y_i = k} \sum_{j \ne k} \tilde p_{ij}` is the
+      accumulated negative gradient produced by class :math:`k`.
+
+    The sums are per-sample gradient magnitudes of the unweighted
+    cross-entropy, so they do not depend on the batch size, the loss
+    reduction, ``weight``, ``loss_weight``, AMP loss scaling or the number of
+    GPUs. They start at 0 and are kept in float64; the loss itself is computed
+    in float32 (also under autocast). A third statistic,
+    :math:`\psi_j = \sum_{i: y_i \ne j} \tilde p_{ij}` (negative gradient
+    *received* by class :math:`j`), is not used by the loss; it feeds the
+    positive/negative gradient ratio :math:`\theta_j / \psi_j` that
+    :class:`AccumulatedGradientHook` logs. All three are persistent buffers of
+    shape (C, ), so checkpoints carry them and a resumed run continues with
+    the same adjustment.
+
+    **Committing statistics.** The adjustment for a batch only uses
+    statistics of earlier batches. Each training-mode forward computes the
+    batch's per-class increments (detached, vectorised) as *pending*
+    increments; they enter ``theta``/``phi`` on :meth:`commit`:
+
+    - with :class:`AccumulatedGradientHook` (``sync_by_hook=True``, set by the
+      hook), the hook sums the pending increments over all ranks after every
+      training iteration and commits them, so all ranks apply identical
+      statistics. With gradient accumulation (``accumulative_counts``) the
+      commit still happens every iteration, so every forward sees the
+      statistics of all earlier forwards, exactly as without accumulation.
+    - without the hook (``sync_by_hook=False``, the default), each forward
+      commits its own increments right after computing the loss. This is
+      correct for single-process training; under distributed training it
+      would let ranks diverge, so it is an error there.
+
+    **The authors' released code** (``variant='released_code'``) differs from
+    the paper: it adds :math:`\lambda_1 \log(\theta_j + 10^{-3})` to *every*
+    logit, the target included, and subtracts a per-row constant. The
+    :math:`\phi` term is then the same for all logits of a row and cancels, so
+    the loss is logit-adjusted cross-entropy with prior :math:`\theta`
+    (:math:`\lambda_2` has no effect). Their code also keeps a C x C matrix
+    and adds the running statistics into themselves each step, so early
+    gradients are counted many times; this bug is not copied, the
+    ``released_code`` variant uses the same per-sample sums as the paper
+    form. Use it to reproduce their README numbers. For hard-label softmax
+    cross-entropy :math:`1 - \tilde p_{ik} = \sum_{j \ne k} \tilde p_{ij}`,
+    so :math:`\phi = \theta` and with :math:`\lambda_1 = \lambda_2` both
+    variants coincide.
+
+    Args:
+        num_classes (int): Number of classes C.
+        lambda1 (float): Weight :math:`\lambda_1` of the positive-gradient
+            term. Defaults to 1.0 (the authors used 1.2 on CIFAR-100-LT IF 100).
+        lambda2 (float): Weight :math:`\lambda_2` of the negative-gradient
+            term. Defaults to 1.0 (the authors used 0.9 on CIFAR-100-LT IF 100).
+        eps (float): Added inside the logarithms. Defaults to 1e-3, as in the
+            authors' code.
+        momentum (float, optional): If given, the statistics are an
+            exponential moving average over commits,
+            :math:`s \leftarrow m s + (1 - m) \Delta s`, where
+            :math:`\Delta s` is one iteration's increment summed over all
+            ranks (so their scale is that of one global batch). Defaults to
+            None: the plain running sum.
+        variant (str): ``'paper'`` or ``'released_code'`` (see above).
+            Defaults to ``'paper'``.
+        reduction (str): ``'none'``, ``'mean'`` or ``'sum'``. Defaults to
+            ``'mean'``.
+        loss_weight (float): Weight of the loss. Defaults to 1.0.
+    """
+
+    def __init__(self,
+                 num_classes: int,
+                 lambda1: float = 1.0,
+                 lambda2: float = 1.0,
+                 eps: float = 1e-3,
+                 momentum: Optional[float] = None,
+                 variant: str = 'paper',
+                 reduction: str = 'mean',
+                 loss_weight: float = 1.0) -> None:
+        super().__init__()
+        if not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError('GALALoss needs an integer num_classes >= 2, '
+                             f'got {num_classes!r}.')
+        if eps <= 0:
+            raise ValueError(f'eps must be positive, got {eps}.')
+        if momentum is not None and not 0 <= momentum < 1:
+            raise ValueError(
+                f'momentum must be None or in [0, 1), got {momentum}.')
+        if variant not in GALA_VARIANTS:
+            raise ValueError(f'variant must be one of {GALA_VARIANTS}, got '
+                             f'{variant!r}.')
+        if reduction not in ('none', 'mean', 'sum'):
+            raise ValueError('reduction must be "none", "mean" or "sum", got '
+                             f'{reduction!r}.')
+        self.num_classes = num_classes
+        self.lambda1 = lambda1
+        self.lambda2 = lambda2
+        self.eps = eps
+        self.momentum = momentum
+        self.variant = variant
+        self.reduction = reduction
+        self.loss_weight = loss_weight
+        self.sync_by_hook = False
+
+        for name in ('theta', 'phi', 'negative_received'):
+            self.register_buffer(
+                name, torch.zeros(num_classes, dtype=torch.float64))
+        # (3, C) increments of theta, phi and negative_received not yet
+        # committed; not a buffer, so DDP's buffer broadcast and checkpoints
+        # never touch it.
+        self._pending: Optional[torch.Tensor] = None
+
+    def extra_repr(self) -> str:
+        return (f'num_classes={self.num_classes}, lambda1={self.lambda1}, '
+                f'lambda2={self.lambda2}, eps={self.eps}, '
+                f'momentum={self.momentum}, variant={self.variant!r}')
+
+    def forward(self,
+                cls_score: torch.Tensor,
+                label: torch.Tensor,
+                weight: Optional[torch.Tensor] = None,
+                avg_factor: Optional[float] = None,
+                reduction_override: Optional[str] = None) -> torch.Tensor:
+        """Compute the loss and, in training mode, the statistics increments.
+
+        Args:
+            cls_score (torch.Tensor): Logits, shape (N, C).
+            label (torch.Tensor): Integer class indices, shape (N, ).
+            weight (torch.Tensor, optional): Sample-wise loss weight, shape
+                (N, ). Scales the loss only, not the statistics.
+            avg_factor (float, optional): Average factor of the mean
+                reduction. Defaults to None.
+            reduction_override (str, optional): Overrides ``reduction``.
+
+        Returns:
+            torch.Tensor: The loss, float32.
+        """
+        if reduction_override not in (None, 'none', 'mean', 'sum'):
+            raise ValueError('reduction_override must be None, "none", '
+                             f'"mean" or "sum", got {reduction_override!r}.')
+        reduction = reduction_override or self.reduction
+        label = self._check_inputs(cls_score, label)
+        if (self.training and not self.sync_by_hook
+                and get_world_size() > 1):
+            raise RuntimeError(
+                'GALALoss in distributed training needs '
+                '`custom_hooks=[dict(type="AccumulatedGradientHook")]` to sum '
+                'its statistics over all ranks; without it every rank would '
+                'apply different logit adjustments.')
+
+        with torch.autocast(device_type=cls_score.device.type, enabled=False):
+            adjusted = cls_score.float() + self.logit_adjustment(label).to(
+                torch.float32)
+            loss = F.cross_entropy(adjusted, label, reduction='none')
+            if self.training:
+                self._add_pending(adjusted.detach(), label)
+
+        if self.training and not self.sync_by_hook:
+            self.commit(self.pop_pending())
+        if weight is not None:
+            weight = weight.float()
+        loss = weight_reduce_loss(
+            loss, weight=weight, reduction=reduction, avg_factor=avg_factor)
+        return self.loss_weight * loss
+
+    def logit_adjustment(self, label: torch.Tensor) -> torch.Tensor:
+        """The float64 term added to the logits of samples with ``label``.
+
+        Args:
+            label (torch.Tensor): Class indices, shape (N, ).
+
+        Returns:
+            torch.Tensor: Shape (N, C): :math:`\\lambda_1 \\log(\\theta_j +
+            \\epsilon) - \\lambda_2 \\log(\\phi_k + \\epsilon)` off the
+            target and 0 on it (paper), or :math:`\\lambda_1 \\log(\\theta_j
+            + \\epsilon)` everywhere (released code).
+        """
+        positive = self.lambda1 * torch.log(self.theta + self.eps)
+        adjustment = positive.expand(label.numel(), -1)
+        if self.variant == 'released_code':
+            return adjustment
+        negative = self.lambda2 * torch.log(self.phi + self.eps)
+        adjustment = adjustment - negative[label, None]
+        return adjustment.scatter(1, label[:, None], 0.0)
+
+    def pop_pending(self) -> torch.Tensor:
+        """Return the (3, C) float64 increments of ``theta``, ``phi`` and
+        ``negative_received`` gathered since the last call (zeros if none)
+        and clear them."""
+        pending = self._pending
+        self._pending = None
+        if pending is None:
+            pending = self.theta.new_zeros(3, self.num_classes)
+        return pending
+
+    @torch.no_grad()
+    def commit(self, increments: torch.Tensor) -> None:
+        """Add (or, with ``momentum``, blend) ``increments`` into the
+        statistics.
+
+        Args:
+            increments (torch.Tensor): Shape (3, C): increments of ``theta``,
+                ``phi`` and ``negative_received``, e.g. from
+                :meth:`pop_pending`, summed over ranks.
+        """
+        if increments.shape != (3, self.num_classes):
+            raise ValueError(
+                f'GALALoss.commit expects increments of shape (3, '
+                f'{self.num_classes}), got {tuple(increments.shape)}.')
+        increments = increments.to(self.theta)
+        for stat, increment in zip(
+            (self.theta, self.phi, self.negative_received), increments):
+            if self.momentum is None:
+                stat.add_(increment)
+            else:
+                stat.mul_(self.momentum).add_(
+                    increment, alpha=1 - self.momentum)
+
+    @torch.no_grad()
+    def _add_pending(self, adjusted: torch.Tensor,
+                     label: torch.Tensor) -> None:
+        """Accumulate the batch's per-class gradient magnitudes."""
+        onehot = F.one_hot(label, self.num_classes).to(torch.float64)
+        probs = torch.softmax(adjusted.to(torch.float64), dim=1)
+        off_target = probs * (1 - onehot)
+        positive = 1 - (probs * onehot).sum(dim=1)  # 1 - p_ik
+        negative = off_target.sum(dim=1)  # sum_{j != k} p_ij
+        # (C, N) @ (N, 2): per-class sums over the batch's samples.
+        by_class = onehot.t() @ torch.stack([positive, negative], dim=1)
+        increments = torch.cat(
+            [by_class.t(), off_target.sum(dim=0, keepdim=True)])
+        increments = increments.to(self.theta.device)
+        if self._pending is None:
+            self._pending = increments
+        else:
+            self._pending = self._pending + increments
+
+    def _check_inputs(self, cls_score: torch.Tensor,
+                      label: torch.Tensor) -> torch.Tensor:
+        """Validate shapes and labels; return the labels as int64 (N, )."""
+        if cls_score.dim() != 2 or cls_score.size(1) != self.num_classes:
+            raise ValueError(
+                f'GALALoss was built with num_classes={self.num_classes} but '
+                f'got logits of shape {tuple(cls_score.shape)}; expected '
+                f'(N, {self.num_classes}).')
+        if label.is_floating_point() or label.dim() != 1:
+            raise ValueError(
+                'GALALoss needs one integer class index per sample (shape '
+                f'(N, )), got a {label.dtype} tensor of shape '
+                f'{tuple(label.shape)}. Soft targets from batch augmentations '
+                '(Mixup, CutMix, label smoothing) are not supported: the '
+                'accumulated gradients are defined for hard labels. Remove '
+                '`train_cfg.augments` from the model config.')
+        if label.size(0) != cls_score.size(0):
+            raise ValueError(
+                f'GALALoss got {cls_score.size(0)} logit rows but '
+                f'{label.size(0)} labels.')
+        label = label.long()
+        out_of_range = (label < 0) | (label >= self.num_classes)
+        if out_of_range.any():
+            raise ValueError(
+                f'GALALoss got label {int(label[out_of_range][0])}, outside '
+                f'[0, {self.num_classes - 1}] for num_classes='
+                f'{self.num_classes}.')
+        return label

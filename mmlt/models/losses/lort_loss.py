@@ -1,0 +1,162 @@
+from typing import Optional
+
+import torch
+import torch.nn as nn
+from mmpretrain.models.losses.utils import weight_reduce_loss
+from mmpretrain.registry import MODELS
+
+
+@MODELS.register_module()
+class LORTLoss(nn.Module):
+    r"""Logits retargeting loss of LORT for classifier re-training.
+
+    Refers to `Rethinking Classifier Re-Training in Long-Tailed Recognition:
+    A Simple Logits Retargeting Approach <https://arxiv.org/abs/2403.00250>`_
+    (later "Label Over-Smooth"). Stage 2 of the decoupled training re-trains
+    only the classifier with cross-entropy against a heavily smoothed
+    target; it needs no class counts. For a target distribution :math:`q`
+    over :math:`K` classes (one-hot of the label :math:`y`, or a Mixup /
+    CutMix mixture) the retargeted distribution is
+
+    .. math::
+        t_j = (1 - \epsilon)\, q_j + \frac{\epsilon}{K}
+        \quad\Big(\text{hard label: } t_y = 1 - \epsilon + \frac{\epsilon}{K},
+        \ t_{j \ne y} = \frac{\epsilon}{K}\Big)
+
+    and the loss is :math:`-\sum_j t_j \log \mathrm{softmax}(z)_j`. With
+    :math:`\sum_j q_j = 1` and :math:`\log \mathrm{softmax}(z)_j = z_j -
+    \mathrm{LSE}(z)` it is computed without a :math:`B \times K` target as
+
+    .. math::
+        \ell(z, q) = \mathrm{LSE}(z) - (1 - \epsilon) \sum_j q_j z_j
+        - \epsilon\, \bar{z}, \qquad \bar{z} = \frac{1}{K}\sum_j z_j,
+
+    where :math:`\sum_j q_j z_j = z_y` for a hard label (a gather). For hard
+    labels this is ``F.cross_entropy(z, y, label_smoothing=eps)``. The loss
+    is evaluated in at least float32, so fp16 / bf16 logits (AMP) neither
+    overflow nor lose the small :math:`\epsilon / K` terms.
+
+    The paper uses :math:`\epsilon = 0.98` on CIFAR-100-LT. The ratio of the
+    true-class target to any other class's target,
+    :math:`1 + K (1 - \epsilon) / \epsilon`, shrinks as :math:`K` grows, so
+    :math:`\epsilon` has to be chosen per data set (on a validation split).
+
+    Args:
+        eps (float): Smoothing strength :math:`\epsilon \in [0, 1)`;
+            0 is plain cross-entropy. Defaults to 0.98.
+        reduction (str): ``'none'``, ``'mean'`` or ``'sum'``.
+            Defaults to ``'mean'``.
+        loss_weight (float): Weight of the loss. Defaults to 1.0.
+    """
+
+    def __init__(self,
+                 eps: float = 0.98,
+                 reduction: str = 'mean',
+                 loss_weight: float = 1.0) -> None:
+        super().__init__()
+        if (isinstance(eps, bool) or not isinstance(eps, (int, float))
+                or not 0 <= eps < 1):
+            raise ValueError(
+                f'LORTLoss: eps must be a number in [0, 1), got {eps!r}. '
+                'It is the label smoothing strength (0 is cross-entropy; '
+                'the paper uses 0.98 on CIFAR-100-LT).')
+        if reduction not in ('none', 'mean', 'sum'):
+            raise ValueError("LORTLoss: reduction must be 'none', 'mean' or "
+                             f"'sum', got {reduction!r}.")
+        self.eps = float(eps)
+        self.reduction = reduction
+        self.loss_weight = loss_weight
+
+    def forward(self,
+                cls_score: torch.Tensor,
+                label: torch.Tensor,
+                weight: Optional[torch.Tensor] = None,
+                avg_factor: Optional[float] = None,
+                reduction_override: Optional[str] = None,
+                **kwargs) -> torch.Tensor:
+        """Compute the LORT loss.
+
+        Args:
+            cls_score (torch.Tensor): Logits of shape (N, K).
+            label (torch.Tensor): Class indices of shape (N, ), or soft
+                labels of shape (N, K) whose rows are non-negative and sum
+                to 1 (Mixup / CutMix ``gt_score``).
+            weight (torch.Tensor, optional): Sample-wise loss weight (N, ).
+                Defaults to None.
+            avg_factor (float, optional): Divisor of the summed loss for
+                ``'mean'``. Defaults to None (the number of samples).
+            reduction_override (str, optional): Overrides ``reduction``.
+                Defaults to None.
+
+        Returns:
+            torch.Tensor: The loss, float32 for half-precision logits.
+        """
+        soft = self._check_inputs(cls_score, label, weight)
+        if reduction_override not in (None, 'none', 'mean', 'sum'):
+            raise ValueError(
+                "LORTLoss: reduction_override must be None, 'none', 'mean' "
+                f"or 'sum', got {reduction_override!r}.")
+        reduction = reduction_override or self.reduction
+
+        logits = cls_score
+        if logits.dtype in (torch.float16, torch.bfloat16):
+            logits = logits.float()
+        if soft:
+            target_logit = (label.to(logits.dtype) * logits).sum(dim=1)
+        else:
+            target_logit = logits.gather(1, label[:, None]).squeeze(1)
+        loss = (torch.logsumexp(logits, dim=1) -
+                (1 - self.eps) * target_logit - self.eps * logits.mean(dim=1))
+
+        if weight is not None:
+            weight = weight.float()
+        return self.loss_weight * weight_reduce_loss(
+            loss, weight=weight, reduction=reduction, avg_factor=avg_factor)
+
+    @staticmethod
+    def _check_inputs(cls_score: torch.Tensor, label: torch.Tensor,
+                      weight: Optional[torch.Tensor]) -> bool:
+        """Raise a ValueError naming the bad input; return whether ``label``
+        holds soft labels."""
+        if cls_score.dim() != 2:
+            raise ValueError('LORTLoss expects cls_score of shape (N, K), got '
+                             f'{tuple(cls_score.shape)}.')
+        num_samples, num_classes = cls_score.shape
+        if weight is not None and tuple(weight.shape) != (num_samples, ):
+            raise ValueError(f'LORTLoss: weight must have shape '
+                             f'({num_samples},), got {tuple(weight.shape)}.')
+        if label.dim() == 2 and label.is_floating_point():
+            if label.shape != cls_score.shape:
+                raise ValueError(
+                    'LORTLoss: soft labels must have the shape of cls_score '
+                    f'{tuple(cls_score.shape)}, got {tuple(label.shape)}.')
+            row_sums = label.sum(dim=1)
+            bad = (label < 0).any(dim=1) | ((row_sums - 1).abs() > 1e-3)
+            if bad.any():
+                index = int(bad.nonzero()[0])
+                raise ValueError(
+                    'LORTLoss: soft label rows must be non-negative and sum '
+                    f'to 1, but row {index} sums to '
+                    f'{row_sums[index].item():.6g} with minimum '
+                    f'{label[index].min().item():.6g}.')
+            return True
+        if (label.dim() != 1 or label.is_floating_point()
+                or label.dtype == torch.bool):
+            raise ValueError(
+                'LORTLoss expects integer class indices of shape '
+                f'({num_samples},) or soft labels of shape (N, K), got '
+                f'labels of shape {tuple(label.shape)} and dtype '
+                f'{label.dtype}.')
+        if label.numel() != num_samples:
+            raise ValueError(f'LORTLoss: got {label.numel()} labels for '
+                             f'{num_samples} rows of cls_score.')
+        out_of_range = (label < 0) | (label >= num_classes)
+        if out_of_range.any():
+            index = int(out_of_range.nonzero()[0])
+            raise ValueError(
+                f'LORTLoss: label {int(label[index])} (sample {index}) is '
+                f'outside the class range [0, {num_classes}).')
+        return False
+
+    def extra_repr(self) -> str:
+        return f'eps={self.eps}, reduction={self.reduction!r}'

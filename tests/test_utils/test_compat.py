@@ -1,0 +1,250 @@
+import functools
+import http.server
+import os
+import socket
+import threading
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as torch_dist
+import torch.multiprocessing as mp
+import torch.nn as nn
+from mmengine.dist import utils as dist_utils
+from mmengine.logging import HistoryBuffer
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
+from mmengine.runner.checkpoint import _load_checkpoint
+from torch.utils.data import Dataset
+
+from mmlt.utils import compat
+from mmlt.utils.compat import TRUST_ENV_VAR, UntrustedCheckpointError
+
+needs_weights_only_patch = pytest.mark.skipif(
+    not compat.weights_only_patch_needed(),
+    reason='torch < 2.6 loads mmengine checkpoints unchanged')
+
+
+class ToyModel(BaseModel):
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2, 2)
+
+    def forward(self, inputs, targets, mode='tensor'):
+        loss = ((self.fc(torch.stack(inputs)) - torch.stack(targets))**2)
+        return dict(loss=loss.mean())
+
+
+class ToyDataset(Dataset):
+    metainfo = dict(classes=('a', 'b'), train_class_counts=(3, 1))
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, index):
+        return dict(inputs=torch.full((2, ), float(index)),
+                    targets=torch.zeros(2))
+
+
+class CustomObject:
+    """A class outside the allowlist."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+class GetattrExploit:
+    """Pickles as ``getattr(HistoryBuffer, '__init__')``."""
+
+    def __reduce__(self):
+        return getattr, (HistoryBuffer, '__init__')
+
+
+def save_mmengine_checkpoint(work_dir):
+    """Train a toy model for one epoch with mmengine's Runner and save a
+    checkpoint holding message-hub history buffers and numpy metadata."""
+    runner = Runner(
+        model=ToyModel(),
+        work_dir=str(work_dir),
+        train_dataloader=dict(
+            dataset=ToyDataset(),
+            sampler=dict(type='DefaultSampler', shuffle=True),
+            batch_size=2,
+            num_workers=0),
+        optim_wrapper=dict(
+            optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
+        param_scheduler=dict(type='MultiStepLR', milestones=[1]),
+        train_cfg=dict(by_epoch=True, max_epochs=1),
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook')),
+        randomness=dict(seed=0))
+    runner.train()
+    meta = dict(
+        counts=np.array([3, 1], dtype=np.int64),
+        probs=np.array([[0.5, 0.25]], dtype=np.float32),
+        names=np.array(['a', 'b']),
+        score=np.float64(0.75),
+        flag=np.bool_(True))
+    runner.save_checkpoint(str(work_dir), 'extra_meta.pth', meta=meta)
+    return runner, work_dir / 'extra_meta.pth'
+
+
+@needs_weights_only_patch
+def test_mmengine_checkpoint_round_trips(tmp_path, monkeypatch):
+    monkeypatch.delenv(TRUST_ENV_VAR, raising=False)
+    runner, path = save_mmengine_checkpoint(tmp_path)
+    checkpoint = _load_checkpoint(
+        str(tmp_path / 'epoch_1.pth'), map_location='cpu')
+
+    for name, value in runner.model.state_dict().items():
+        assert torch.equal(checkpoint['state_dict'][name], value)
+    optimizer = runner.optim_wrapper.state_dict()
+    assert checkpoint['optimizer']['param_groups'] == \
+        optimizer['param_groups']
+    for key, state in optimizer['state'].items():
+        assert torch.equal(checkpoint['optimizer']['state'][key]
+                           ['momentum_buffer'], state['momentum_buffer'])
+    loss_buffer = checkpoint['message_hub']['log_scalars']['train/loss']
+    assert isinstance(loss_buffer, HistoryBuffer)
+    expected = runner.message_hub.get_scalar('train/loss')
+    np.testing.assert_array_equal(loss_buffer.data[0], expected.data[0])
+    assert loss_buffer.statistics('mean') == expected.mean()
+    assert checkpoint['meta']['dataset_meta']['train_class_counts'] == (3, 1)
+
+    meta = _load_checkpoint(str(path), map_location='cpu')['meta']
+    assert meta['counts'].dtype == np.int64
+    np.testing.assert_array_equal(meta['counts'], [3, 1])
+    np.testing.assert_array_equal(meta['probs'], [[0.5, 0.25]])
+    np.testing.assert_array_equal(meta['names'], ['a', 'b'])
+    assert meta['score'] == np.float64(0.75) and bool(meta['flag'])
+
+    # mmengine's resume path reads the same files.
+    runner.resume(str(tmp_path / 'epoch_1.pth'))
+    assert (runner.epoch, runner.iter) == (1, 2)
+
+
+@needs_weights_only_patch
+def test_custom_object_is_refused_and_opt_in_loads(tmp_path, monkeypatch):
+    monkeypatch.delenv(TRUST_ENV_VAR, raising=False)
+    path = tmp_path / 'custom.pth'
+    torch.save(dict(state_dict=dict(w=torch.ones(2)),
+                    meta=dict(obj=CustomObject(3))), path)
+
+    with pytest.raises(UntrustedCheckpointError) as info:
+        _load_checkpoint(str(path), map_location='cpu')
+    message = str(info.value)
+    assert f'{CustomObject.__module__}.CustomObject' in message
+    assert f'{TRUST_ENV_VAR}=1' in message
+    assert str(path) in message
+
+    monkeypatch.setenv(TRUST_ENV_VAR, '1')
+    checkpoint = _load_checkpoint(str(path), map_location='cpu')
+    assert isinstance(checkpoint['meta']['obj'], CustomObject)
+    assert checkpoint['meta']['obj'].value == 3
+
+
+@needs_weights_only_patch
+def test_getattr_beyond_history_buffer_methods_is_refused(
+        tmp_path, monkeypatch):
+    monkeypatch.delenv(TRUST_ENV_VAR, raising=False)
+    path = tmp_path / 'getattr.pth'
+    torch.save(dict(meta=GetattrExploit()), path)
+    with pytest.raises(UntrustedCheckpointError, match='builtins.getattr'):
+        _load_checkpoint(str(path), map_location='cpu')
+
+
+def test_trust_env_var_values(monkeypatch):
+    for value, expected in [('1', True), ('true', True), ('0', False),
+                            ('', False)]:
+        monkeypatch.setenv(TRUST_ENV_VAR, value)
+        assert compat.checkpoints_trusted() is expected
+    monkeypatch.delenv(TRUST_ENV_VAR)
+    assert compat.checkpoints_trusted() is False
+    monkeypatch.setenv(TRUST_ENV_VAR, 'maybe')
+    with pytest.raises(ValueError, match="'maybe'"):
+        compat.checkpoints_trusted()
+
+
+def test_weights_only_patch_only_for_torch_2_6_and_later():
+    assert not compat.weights_only_patch_needed('2.5.1')
+    assert compat.weights_only_patch_needed('2.6.0')
+    applied = 'checkpoint_loading' in compat.APPLIED_PATCHES
+    assert applied == compat.weights_only_patch_needed()
+
+
+@needs_weights_only_patch
+def test_http_scheme_uses_the_same_policy(tmp_path, monkeypatch):
+    monkeypatch.delenv(TRUST_ENV_VAR, raising=False)
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    _, good = save_mmengine_checkpoint(tmp_path)
+    torch.save(dict(obj=CustomObject(1)), tmp_path / 'custom.pth')
+
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f'http://127.0.0.1:{server.server_address[1]}'
+    try:
+        checkpoint = _load_checkpoint(f'{url}/{good.name}')
+        assert isinstance(
+            checkpoint['message_hub']['log_scalars']['train/loss'],
+            HistoryBuffer)
+        with pytest.raises(UntrustedCheckpointError, match='CustomObject'):
+            _load_checkpoint(f'{url}/custom.pth')
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def _all_reduce_worker(rank, world_size, port, results):
+    os.environ.update(
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(world_size),
+        MASTER_ADDR='127.0.0.1',
+        MASTER_PORT=str(port))
+    import mmlt  # noqa: F401  (the patch under test)
+    from mmengine.dist import init_dist
+    torch.set_num_threads(1)
+    init_dist('pytorch', backend='gloo')
+    value = torch.tensor([float(rank + 1)])
+    torch_dist.all_reduce(value)
+    results[rank] = value.item()
+    torch_dist.destroy_process_group()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='tests the CPU path')
+def test_init_dist_pytorch_on_cpu_with_gloo():
+    world_size = 2
+    results = mp.Manager().dict()
+    mp.spawn(
+        _all_reduce_worker,
+        args=(world_size, free_port(), results),
+        nprocs=world_size,
+        join=True)
+    assert dict(results) == {0: 3.0, 1: 3.0}
+
+
+@pytest.mark.parametrize('cuda_available', [False, True])
+def test_set_device_skipped_only_without_cuda(monkeypatch, cuda_available):
+    calls = []
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: cuda_available)
+    monkeypatch.setattr(torch.cuda, 'set_device', calls.append)
+    monkeypatch.setattr(torch_dist, 'init_process_group',
+                        lambda **kwargs: calls.append(kwargs['backend']))
+    monkeypatch.setenv('RANK', '1')
+    monkeypatch.setenv('LOCAL_RANK', '1')
+    monkeypatch.setenv('WORLD_SIZE', '2')
+
+    dist_utils._init_dist_pytorch('gloo')
+
+    assert calls == ([1, 'gloo'] if cuda_available else ['gloo'])
+    assert torch.cuda.set_device == calls.append  # restored after the call
