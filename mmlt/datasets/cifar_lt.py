@@ -64,9 +64,14 @@ class CIFAR10LT(CIFAR10):
                  check_md5: bool = False,
                  **kwargs):
         num_classes = len(self.METAINFO['classes'])
+        n_max = self.N_MAX if n_max is None else n_max
+        class_size = self.SPLIT_CLASS_SIZE['train']
+        if n_max > class_size:
+            raise ValueError(
+                f'n_max={n_max} exceeds the {class_size} images per class of '
+                f'the {type(self).__name__} train split.')
         self.train_class_counts = long_tail_class_counts(
-            num_classes, self.N_MAX if n_max is None else n_max,
-            imbalance_factor, profile, mu, class_order)
+            num_classes, n_max, imbalance_factor, profile, mu, class_order)
         self.seed = seed
         self.check_md5 = check_md5
         super().__init__(

@@ -15,11 +15,12 @@ class INaturalist2018(LongTailSplitFileDataset):
     class; the 24,426-image val split (3 per class) is used as the test set.
 
     Annotations are read either from the community split files
-    ``iNaturalist18_{train,val}.txt`` (``relative/path label``, the default)
-    or, when ``ann_file`` ends with ``.json``, from the official
-    competition files ``train2018.json`` / ``val2018.json`` (COCO style:
-    ``images[{id, file_name}]``, ``annotations[{image_id, category_id}]``,
-    ``categories[{id, name}]``; labels are the category ids, and the class
+    ``iNaturalist18_{train,val}.txt`` (``relative/path label``, made from
+    the official json files; the default) or, when ``ann_file`` ends with
+    ``.json``, from the official competition files ``train2018.json`` /
+    ``val2018.json`` (COCO style: ``images[{id, file_name}]``,
+    ``annotations[{image_id, category_id}]``, ``categories[{id, name}]``;
+    labels are the category ids, in the order of ``images``, and the class
     names come from ``categories``). Paths such as
     ``train_val2018/Plantae/7477/<hash>.jpg`` are relative to ``data_root``
     (see docs/dataset_prepare.md). Every split carries the training counts
@@ -39,12 +40,12 @@ class INaturalist2018(LongTailSplitFileDataset):
     SPLITS = ('train', 'val')
     NUM_CLASSES = 8142
     PREPARE_HINT = (
-        'Put the split files iNaturalist18_{train,val}.txt (released with '
-        'classifier-balancing, github.com/facebookresearch/'
-        'classifier-balancing) or the official train2018.json / '
-        'val2018.json (iNat 2018 competition, github.com/visipedia/'
-        'inat_comp/tree/master/2018) in data_root, and the images of '
-        'train_val2018.tar.gz in data_root/train_val2018/.')
+        'Put the split files iNaturalist18_{train,val}.txt (made from the '
+        'official json by data/iNaturalist18/gen_lists.py of github.com/'
+        'facebookresearch/classifier-balancing) or the official '
+        'train2018.json / val2018.json (iNat 2018 competition, github.com/'
+        'visipedia/inat_comp/tree/master/2018) in data_root, and the images '
+        'of train_val2018.tar.gz in data_root/train_val2018/.')
 
     def __init__(self,
                  data_root: str = 'data/inaturalist2018',
@@ -72,7 +73,10 @@ class INaturalist2018(LongTailSplitFileDataset):
                     f'{num_classes - 1}, got {len(category_ids)} ids '
                     f'{category_ids[:3]}...{category_ids[-3:]}.')
             names = {cat['id']: cat['name'] for cat in coco['categories']}
-            file_names = {img['id']: img['file_name'] for img in coco['images']}
+            file_names = {
+                img['id']: img['file_name']
+                for img in coco['images']
+            }
             label_of = {}
             for k, ann in enumerate(coco['annotations']):
                 image_id, label = ann['image_id'], ann['category_id']

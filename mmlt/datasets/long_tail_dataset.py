@@ -100,7 +100,13 @@ class LongTailDataset:
                 f'{type(self.dataset).__name__} has no metainfo["classes"]; '
                 'LongTailDataset needs it to know the number of classes.')
         num_classes = len(metainfo['classes'])
-        labels = np.asarray(self.dataset.get_gt_labels(), dtype=np.int64)
+        labels = np.asarray(self.dataset.get_gt_labels())
+        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(
+                f'{type(self.dataset).__name__}.get_gt_labels() must give one '
+                f'integer label per sample, got shape {labels.shape} and '
+                f'dtype {labels.dtype}.')
+        labels = labels.astype(np.int64)
         if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
             raise ValueError(
                 f'{type(self.dataset).__name__} has labels in '

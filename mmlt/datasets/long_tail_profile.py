@@ -18,7 +18,8 @@ def long_tail_class_counts(num_classes: int,
 
     The class of rank ``r`` (``r = 0`` is the head) keeps
 
-    - ``'exp'``: :math:`n_r = \\lfloor n_{max} (1 / IF)^{r / (C - 1)} \\rfloor`;
+    - ``'exp'``: :math:`n_r = \\lfloor n_{max} IF^{-r / (C - 1)} \\rfloor`,
+      computed as ``int(n_max * (1 / IF) ** (r / (C - 1)))``;
     - ``'step'``: :math:`n_r = n_{max}` for the first
       :math:`C - \\lfloor \\mu C \\rfloor` ranks and
       :math:`\\lfloor n_{max} / IF \\rfloor` for the last
@@ -121,8 +122,8 @@ def long_tail_subset_indices(labels: np.ndarray, class_counts: np.ndarray,
             f'class {c}: {class_counts[c]} requested, {available[c]} available'
             for c in short[:5])
         raise ValueError(
-            f'{short.size} classes have fewer images than the long-tailed '
-            f'profile asks for ({details}); lower n_max.')
+            f'{short.size} of {num_classes} classes have fewer images than '
+            f'the long-tailed profile asks for ({details}); lower n_max.')
 
     by_class = np.argsort(labels, kind='stable')
     ends = np.cumsum(available)

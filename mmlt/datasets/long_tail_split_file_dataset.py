@@ -1,7 +1,8 @@
 from typing import List, Optional, Tuple, Union
 
 import numpy as np
-from mmengine.fileio import exists, get_text, is_abs, join_path
+from mmengine.fileio import exists, get_text, join_path
+from mmengine.utils import is_abs
 
 from mmpretrain.datasets import BaseDataset
 
@@ -73,7 +74,8 @@ class LongTailSplitFileDataset(BaseDataset):
             data_prefix=data_prefix,
             **kwargs)
         if self._train_class_counts is None:
-            # Evaluation split, or a train split with ``lazy_init``.
+            # Evaluation split, lazy_init, or a train split whose ann_file
+            # is not train_ann_file.
             self._check_exists(
                 self.train_ann_file,
                 f'It is the train split file, read for the '
@@ -146,9 +148,9 @@ class LongTailSplitFileDataset(BaseDataset):
     def _check_exists(self, path: str, note: str = '') -> None:
         """Raise an error that says how to get ``path`` if it is missing."""
         if not exists(path):
-            raise FileNotFoundError(
-                f'{type(self).__name__}: {path} not found. {note} '
-                f'{self.PREPARE_HINT} See docs/dataset_prepare.md.')
+            message = [f'{type(self).__name__}: {path} not found.', note,
+                       self.PREPARE_HINT, 'See docs/dataset_prepare.md.']
+            raise FileNotFoundError(' '.join(m for m in message if m))
 
     def extra_repr(self) -> List[str]:
         """The extra repr information of the dataset."""

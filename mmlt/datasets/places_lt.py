@@ -13,8 +13,9 @@ class PlacesLT(LongTailSplitFileDataset):
     - test: 36,500 images (100 per class, from the Places365 val set).
 
     Split files ``Places_LT_{train,val,test}.txt`` in ``data_root`` list
-    paths such as ``data_256/a/airfield/00000001.jpg`` relative to
-    ``data_root`` (see docs/dataset_prepare.md). Class names are not part of
+    paths such as ``train/airfield/00004851.jpg`` (OLTR's original release:
+    ``data_256/a/airfield/...``) relative to ``data_root`` (see
+    docs/dataset_prepare.md). Class names are not part of
     the split files; pass ``classes`` to name them. Every split carries the
     training counts in ``metainfo['train_class_counts']``.
 
@@ -31,9 +32,10 @@ class PlacesLT(LongTailSplitFileDataset):
     NUM_CLASSES = 365
     PREPARE_HINT = (
         'Put the Places-LT split files Places_LT_{train,val,test}.txt '
-        '(released with OLTR, github.com/zhmiao/OpenLongTailRecognition-OLTR)'
-        ' in data_root, and the Places365-Standard small images (256x256) in '
-        'data_root/data_256/ (train) and data_root/val_256/ (val).')
+        '(released with OLTR, github.com/zhmiao/OpenLongTailRecognition-OLTR;'
+        ' copies in github.com/facebookresearch/classifier-balancing) in '
+        'data_root, and the Places365-Standard images in the folders their '
+        'paths name (e.g. data_root/train/<category>/, data_root/val/).')
 
     def __init__(self,
                  data_root: str = 'data/places365',

@@ -1,5 +1,9 @@
 from .class_counts_hook import ClassCountsHook
 from .loss_epoch_hook import LossEpochHook
 from .accumulated_gradient_hook import AccumulatedGradientHook
+from .classifier_retraining_hook import ClassifierRetrainingHook
 
-__all__ = ['ClassCountsHook', 'LossEpochHook', 'AccumulatedGradientHook']
+__all__ = [
+    'ClassCountsHook', 'LossEpochHook', 'AccumulatedGradientHook',
+    'ClassifierRetrainingHook'
+]

@@ -131,7 +131,7 @@ class RebalancedLinearClsHead(LogitsLinearClsHead):
     ) -> List[DataSample]:
         if not self.has_column_mass:
             return super()._get_predictions(cls_score, data_samples)
-        probs = F.softmax(cls_score.to(torch.float64), dim=1)
+        probs = F.softmax(cls_score.detach().to(torch.float64), dim=1)
         scores = rebalance_probs(probs, self.column_mass, self.tau)
         predictions = self._pack_predictions(cls_score, scores, data_samples)
         for data_sample in predictions:

@@ -1,7 +1,6 @@
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
 from .class_count_loss import ClassCountLoss, ClassCounts
@@ -73,8 +72,8 @@ class BalancedSoftmaxLoss(ClassCountLoss):
         """
         self._check_inputs(cls_score, label, weight)
         log_counts = self._on_device(self.log_class_counts, cls_score)
-        loss = F.cross_entropy(cls_score + log_counts, label, reduction='none')
-        return self._reduce(loss, weight, avg_factor, reduction_override)
+        return self._cross_entropy(cls_score + log_counts, label, weight,
+                                   avg_factor, reduction_override)
 
     def extra_repr(self) -> str:
         return f'num_classes={self.num_classes}'

@@ -3,6 +3,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmpretrain.models.losses.utils import weight_reduce_loss
 
 ClassCounts = Union[Sequence[float], np.ndarray, torch.Tensor]
@@ -133,9 +134,9 @@ class ClassCountLoss(nn.Module):
         if label.numel() != num_samples:
             raise ValueError(f'{name}: got {label.numel()} labels for '
                              f'{num_samples} rows of cls_score.')
-        out_of_range = (label < 0) | (label >= num_classes)
-        if out_of_range.any():
-            index = int(out_of_range.nonzero()[0])
+        low, high = torch.aminmax(label)
+        if int(low) < 0 or int(high) >= num_classes:
+            index = int(((label < 0) | (label >= num_classes)).nonzero()[0])
             raise ValueError(
                 f'{name}: label {int(label[index])} (sample {index}) is '
                 f'outside the class range [0, {num_classes}).')
@@ -152,16 +153,46 @@ class ClassCountLoss(nn.Module):
                 f'{row_sums[index].item():.6g} with minimum '
                 f'{label[index].min().item():.6g}.')
 
-    def _reduce(self, loss: torch.Tensor, weight: Optional[torch.Tensor],
-                avg_factor: Optional[float],
-                reduction_override: Optional[str]) -> torch.Tensor:
-        """Apply sample weights, reduce as MMPretrain's losses do, and scale
-        by ``loss_weight``."""
+    def _cross_entropy(
+            self,
+            logits: torch.Tensor,
+            label: torch.Tensor,
+            weight: Optional[torch.Tensor],
+            avg_factor: Optional[float],
+            reduction_override: Optional[str],
+            class_weight: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Cross-entropy of ``logits`` reduced as MMPretrain's losses do,
+        times ``loss_weight``.
+
+        ``'mean'`` divides the summed loss by ``avg_factor`` (default: the
+        number of samples). With ``class_weight`` :math:`w` the per-sample
+        losses are :math:`w_{y_i} \ell_i` and ``'mean'`` divides by
+        ``avg_factor`` times the batch mean of :math:`w_{y_i}` (PyTorch's
+        weighted mean when ``avg_factor`` is the batch size). Without sample
+        weights the reduction is fused into ``F.cross_entropy``.
+        """
         if reduction_override not in (None, 'none', 'mean', 'sum'):
             raise ValueError(
                 f'{type(self).__name__}: reduction_override must be None, '
                 f"'none', 'mean' or 'sum', got {reduction_override!r}.")
         reduction = reduction_override or self.reduction
+        num_samples = logits.size(0)
+        if class_weight is not None:
+            class_weight = class_weight.to(logits.dtype)
+        if weight is None and (reduction != 'sum' or avg_factor is None):
+            loss = F.cross_entropy(
+                logits, label, weight=class_weight, reduction=reduction)
+            factor = self.loss_weight
+            if reduction == 'mean' and avg_factor is not None:
+                factor = factor * num_samples / avg_factor
+            if isinstance(factor, (int, float)) and factor == 1:
+                return loss
+            return loss * factor
+        loss = F.cross_entropy(
+            logits, label, weight=class_weight, reduction='none')
+        if class_weight is not None and reduction == 'mean':
+            avg_factor = (num_samples if avg_factor is None else
+                          avg_factor) * class_weight[label].mean()
         if weight is not None:
             weight = weight.float()
         return self.loss_weight * weight_reduce_loss(

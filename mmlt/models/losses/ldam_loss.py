@@ -2,7 +2,6 @@ import math
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
 from .class_count_loss import ClassCountLoss, ClassCounts
@@ -143,20 +142,18 @@ class LDAMLoss(ClassCountLoss):
             torch.Tensor: The loss.
         """
         self._check_inputs(cls_score, label, weight)
-        drw_active = self.drw_active
-        margins = self._on_device(self.margins, cls_score)
+        class_weight = None
+        if self.drw_active:
+            class_weight = self._on_device(self.drw_weights, cls_score)
         index = label.view(-1, 1)
-        logits = cls_score.scatter_add(
-            1, index, -margins[index].to(cls_score.dtype))
-        loss = F.cross_entropy(self.scale * logits, label, reduction='none')
-        if drw_active:
-            class_weight = self._on_device(self.drw_weights, cls_score)[label]
-            loss = loss * class_weight
-            if (reduction_override or self.reduction) == 'mean':
-                num_samples = label.numel() if avg_factor is None \
-                    else avg_factor
-                avg_factor = num_samples * class_weight.mean()
-        return self._reduce(loss, weight, avg_factor, reduction_override)
+        margins = self._on_device(self.margins, cls_score)[index]
+        # s * (z - m_y e_y): scale, then subtract s * m_y at the targets
+        # (in place on the product, whose backward does not need it).
+        logits = cls_score * self.scale
+        logits.scatter_add_(1, index,
+                            margins.to(logits.dtype).mul_(-self.scale))
+        return self._cross_entropy(logits, label, weight, avg_factor,
+                                   reduction_override, class_weight)
 
     def extra_repr(self) -> str:
         return (f'max_margin={self.max_margin}, scale={self.scale}, '

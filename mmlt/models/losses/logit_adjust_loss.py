@@ -2,7 +2,6 @@ import math
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
 from .class_count_loss import ClassCountLoss, ClassCounts
@@ -86,9 +85,8 @@ class LogitAdjustLoss(ClassCountLoss):
         """
         self._check_inputs(cls_score, label, weight)
         adjustment = self._on_device(self.logit_adjustment, cls_score)
-        loss = F.cross_entropy(
-            cls_score + adjustment, label, reduction='none')
-        return self._reduce(loss, weight, avg_factor, reduction_override)
+        return self._cross_entropy(cls_score + adjustment, label, weight,
+                                   avg_factor, reduction_override)
 
     def extra_repr(self) -> str:
         return f'tau={self.tau}, num_classes={self.num_classes}'

@@ -38,8 +38,10 @@ class LORTLoss(nn.Module):
 
     The paper uses :math:`\epsilon = 0.98` on CIFAR-100-LT. The ratio of the
     true-class target to any other class's target,
-    :math:`1 + K (1 - \epsilon) / \epsilon`, shrinks as :math:`K` grows, so
-    :math:`\epsilon` has to be chosen per data set (on a validation split).
+    :math:`1 + K (1 - \epsilon) / \epsilon` (3.04 there), grows with
+    :math:`K` for a fixed :math:`\epsilon` (21.4 for :math:`K = 1000`), so
+    :math:`\epsilon` has to be chosen per data set (on a validation split);
+    :func:`lort_eps_from_ratio` carries a ratio across data sets.
 
     Args:
         eps (float): Smoothing strength :math:`\epsilon \in [0, 1)`;
@@ -105,8 +107,9 @@ class LORTLoss(nn.Module):
             target_logit = (label.to(logits.dtype) * logits).sum(dim=1)
         else:
             target_logit = logits.gather(1, label[:, None]).squeeze(1)
-        loss = (torch.logsumexp(logits, dim=1) -
-                (1 - self.eps) * target_logit - self.eps * logits.mean(dim=1))
+        loss = (
+            torch.logsumexp(logits, dim=1) - (1 - self.eps) * target_logit -
+            self.eps * logits.mean(dim=1))
 
         if weight is not None:
             weight = weight.float()
@@ -160,3 +163,47 @@ class LORTLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f'eps={self.eps}, reduction={self.reduction!r}'
+
+
+def lort_target_ratio(eps: float, num_classes: int) -> float:
+    r"""Ratio of LORT's true-class target to any other class's target,
+    :math:`r = (1 - \epsilon + \epsilon / K) / (\epsilon / K)
+    = 1 + K (1 - \epsilon) / \epsilon`.
+
+    Args:
+        eps (float): Smoothing strength in (0, 1).
+        num_classes (int): Number of classes K.
+
+    Returns:
+        float: The ratio r (> 1).
+    """
+    if not 0 < eps < 1:
+        raise ValueError(f'eps must be in (0, 1), got {eps!r}.')
+    _check_num_classes(num_classes)
+    return 1 + num_classes * (1 - eps) / eps
+
+
+def lort_eps_from_ratio(ratio: float, num_classes: int) -> float:
+    r"""The :math:`\epsilon` whose LORT target has true-to-other ratio
+    ``ratio`` over ``num_classes`` classes, :math:`\epsilon = K / (K + r -
+    1)` (the inverse of :func:`lort_target_ratio`). It carries a setting
+    across data sets with different :math:`K`: CIFAR-100's
+    :math:`\epsilon = 0.98` is :math:`r \approx 3.04`.
+
+    Args:
+        ratio (float): The target ratio r, > 1.
+        num_classes (int): Number of classes K.
+
+    Returns:
+        float: :math:`\epsilon` in (0, 1).
+    """
+    if not ratio > 1:
+        raise ValueError(f'The target ratio must be > 1, got {ratio!r}.')
+    _check_num_classes(num_classes)
+    return num_classes / (num_classes + ratio - 1)
+
+
+def _check_num_classes(num_classes: int) -> None:
+    if not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(
+            f'num_classes must be an integer >= 2, got {num_classes!r}.')

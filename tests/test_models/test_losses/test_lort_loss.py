@@ -4,7 +4,7 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from mmlt.models.losses import LORTLoss
+from mmlt.models.losses import LORTLoss, lort_eps_from_ratio, lort_target_ratio
 
 
 def retargeted_ce(logits: torch.Tensor, target: torch.Tensor,
@@ -58,8 +58,8 @@ def test_soft_labels_are_retargeted_the_same_way():
         loss, retargeted_ce(logits, soft, 0.9), rtol=1e-12, atol=1e-12)
     # A one-hot soft label gives the hard-label loss.
     hard = LORTLoss(eps=0.9, reduction='none')(logits, a)
-    onehot = LORTLoss(eps=0.9, reduction='none')(logits,
-                                                 F.one_hot(a, 10).double())
+    onehot = LORTLoss(
+        eps=0.9, reduction='none')(logits, F.one_hot(a, 10).double())
     torch.testing.assert_close(onehot, hard, rtol=1e-12, atol=1e-12)
 
 
@@ -156,8 +156,8 @@ def test_invalid_labels():
     with pytest.raises(ValueError, match='shape of cls_score'):
         loss_fn(logits, torch.full((3, 5), 0.2))
     with pytest.raises(ValueError, match='row 2 sums to 2'):
-        loss_fn(logits, torch.tensor([[1., 0, 0, 0], [0, 1, 0, 0],
-                                      [1, 1, 0, 0]]))
+        loss_fn(logits,
+                torch.tensor([[1., 0, 0, 0], [0, 1, 0, 0], [1, 1, 0, 0]]))
     with pytest.raises(ValueError, match=r'shape \(N, K\)'):
         loss_fn(logits[0], torch.tensor(0))
     with pytest.raises(ValueError, match='weight must have shape'):
@@ -177,3 +177,20 @@ def test_in_a_classification_head_with_mixup_scores():
     loss = head.loss(feats, samples)['loss']
     expected = retargeted_ce(head(feats).detach(), scores, 0.98).mean()
     torch.testing.assert_close(loss.double(), expected, rtol=1e-6, atol=0)
+
+
+def test_target_ratio_and_eps_from_ratio():
+    # CIFAR-100, eps 0.98: targets 0.0298 and 0.0098.
+    assert lort_target_ratio(0.98, 100) == pytest.approx(0.0298 / 0.0098)
+    assert lort_eps_from_ratio(0.0298 / 0.0098, 100) == pytest.approx(0.98)
+    for num_classes in (10, 1000, 8142):
+        eps = lort_eps_from_ratio(3.0, num_classes)
+        target = (1 - eps + eps / num_classes, eps / num_classes)
+        assert target[0] / target[1] == pytest.approx(3.0)
+        assert lort_target_ratio(eps, num_classes) == pytest.approx(3.0)
+    with pytest.raises(ValueError, match='ratio must be > 1'):
+        lort_eps_from_ratio(1.0, 100)
+    with pytest.raises(ValueError, match=r'eps must be in \(0, 1\)'):
+        lort_target_ratio(0.0, 100)
+    with pytest.raises(ValueError, match='num_classes'):
+        lort_eps_from_ratio(2.0, 1)

@@ -1,0 +1,15 @@
+# Demo: GALA (gradient-aware logit adjustment, lambda1 = lambda2 = 1) with
+# the schedule of the cross-entropy baseline; prediction re-balancing is
+# evaluated by RebalancedAccuracy (tau chosen on the validation split).
+_base_ = ['./ce_resnet8_fashion-mnist-lt.py']
+
+model = dict(
+    head=dict(
+        type='RebalancedLinearClsHead',
+        loss=dict(
+            _delete_=True,
+            type='GALALoss',
+            num_classes=10,
+            lambda1=1.0,
+            lambda2=1.0)))
+custom_hooks = [dict(type='AccumulatedGradientHook', interval=10)]

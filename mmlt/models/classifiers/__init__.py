@@ -1,0 +1,3 @@
+from .frozen_feature_classifier import FrozenFeatureClassifier
+
+__all__ = ['FrozenFeatureClassifier']

@@ -1,0 +1,3 @@
+from .logits_tta import AverageClsLogitsTTA
+
+__all__ = ['AverageClsLogitsTTA']

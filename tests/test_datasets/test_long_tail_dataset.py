@@ -1,0 +1,245 @@
+"""LongTailDataset and the long-tailed profile, on MMPretrain's real
+FashionMNIST loader reading small IDX files written by the test."""
+import struct
+
+import numpy as np
+import pytest
+from mmpretrain.datasets import BaseDataset, FashionMNIST
+from mmpretrain.registry import DATASETS
+
+from mmlt.datasets import (LongTailDataset, long_tail_class_counts,
+                           long_tail_subset_indices)
+
+NUM_CLASSES = 10
+TRAIN_PER_CLASS = 30
+TEST_PER_CLASS = 4
+
+
+def _write_idx(path, array):
+    """IDX file: magic (0, 0, dtype 0x08 = ubyte, ndim), big-endian dims."""
+    header = bytes([0, 0, 0x08, array.ndim])
+    header += struct.pack(f'>{array.ndim}i', *array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def _write_split(root, prefix, labels):
+    """Images whose first two pixels encode their index in the split."""
+    images = np.zeros((len(labels), 28, 28), dtype=np.uint8)
+    indices = np.arange(len(labels))
+    images[:, 0, 0] = indices % 256
+    images[:, 0, 1] = indices // 256
+    _write_idx(root / f'{prefix}-images-idx3-ubyte', images)
+    _write_idx(root / f'{prefix}-labels-idx1-ubyte', labels)
+
+
+def _decode(img):
+    return int(img[0, 0]) + 256 * int(img[0, 1])
+
+
+@pytest.fixture(scope='module')
+def fmnist(tmp_path_factory):
+    """Decompressed Fashion-MNIST-format files with shuffled labels."""
+    root = tmp_path_factory.mktemp('fashion-mnist')
+    train_labels = np.random.RandomState(3).permutation(
+        np.repeat(np.arange(NUM_CLASSES), TRAIN_PER_CLASS))
+    test_labels = np.repeat(np.arange(NUM_CLASSES), TEST_PER_CLASS)
+    _write_split(root, 'train', train_labels)
+    _write_split(root, 't10k', test_labels)
+    return root, train_labels, test_labels
+
+
+def _exp_counts(num_classes, n_max, imbalance_factor):
+    """The exponential profile, written out from its definition."""
+    return [
+        int(n_max * (1 / imbalance_factor)**(i / (num_classes - 1)))
+        for i in range(num_classes)
+    ]
+
+
+# ---------------------------------------------------------------- profile
+def test_exp_profile_hand_worked():
+    # 100 * 0.01 ** 0 = 100, 100 * 0.01 ** 0.5 = 10, 100 * 0.01 ** 1 = 1
+    assert long_tail_class_counts(3, 100, 100).tolist() == [100, 10, 1]
+    # IF 1 is balanced.
+    assert long_tail_class_counts(4, 7, 1).tolist() == [7, 7, 7, 7]
+
+
+@pytest.mark.parametrize('num_classes,n_max,imbalance_factor', [
+    (10, 5000, 100), (100, 500, 100), (100, 500, 10), (1000, 1280, 256),
+    (7, 33, 3.5)
+])
+def test_exp_profile_matches_formula(num_classes, n_max, imbalance_factor):
+    counts = long_tail_class_counts(num_classes, n_max, imbalance_factor)
+    assert counts.dtype == np.int64
+    assert counts.tolist() == _exp_counts(num_classes, n_max,
+                                          imbalance_factor)
+
+
+def test_cifar100_lt_shot_groups():
+    # Background notes: CIFAR-100-LT IF 100 has 35 / 35 / 30 classes with
+    # > 100 / 20..100 / < 20 training images.
+    counts = long_tail_class_counts(100, 500, 100)
+    assert (counts > 100).sum() == 35
+    assert ((counts >= 20) & (counts <= 100)).sum() == 35
+    assert (counts < 20).sum() == 30
+
+
+def test_step_profile():
+    counts = long_tail_class_counts(10, 200, 20, profile='step', mu=0.3)
+    assert counts.tolist() == [200] * 7 + [10] * 3
+
+
+def test_class_order_permutes_the_profile():
+    order = [3, 0, 2, 1]
+    counts = long_tail_class_counts(4, 27, 27, class_order=order)
+    # ranks 0..3 keep 27, 9, 3, 1 (27 * 27 ** (-r / 3)).
+    expected = np.zeros(4, dtype=np.int64)
+    expected[order] = _exp_counts(4, 27, 27)
+    assert counts.tolist() == expected.tolist()
+    assert counts[3] == 27 and counts[1] == 1
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(imbalance_factor=0.5), r'imbalance_factor .* >= 1, got 0.5'),
+    (dict(n_max=9, imbalance_factor=10),
+     r'tail class would keep 0 images: n_max=9 with imbalance_factor=10'),
+    (dict(n_max=0), 'n_max must be a positive integer, got 0'),
+    (dict(num_classes=1), 'num_classes must be at least 2, got 1'),
+    (dict(profile='linear'), "profile must be one of .* got 'linear'"),
+    (dict(profile='step', mu=1.0), r'mu must be in \(0, 1\), got 1.0'),
+    (dict(profile='step', mu=0.05), 'gives no minority class'),
+    (dict(class_order=[0, 1, 1, 2, 3]), 'class_order must be a permutation'),
+])
+def test_profile_errors(kwargs, match):
+    args = dict(num_classes=5, n_max=100, imbalance_factor=10)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        long_tail_class_counts(**args)
+
+
+def test_subset_indices_errors():
+    labels = np.array([0, 0, 1, 1, 1])
+    with pytest.raises(ValueError, match='class 0: 3 requested, 2 available'):
+        long_tail_subset_indices(labels, np.array([3, 1]), seed=0)
+    with pytest.raises(ValueError, match=r'labels must be in \[0, 2\)'):
+        long_tail_subset_indices(np.array([0, 2]), np.array([1, 1]), seed=0)
+
+
+# ---------------------------------------------------------------- wrapper
+def test_wraps_fashion_mnist_with_formula_counts(fmnist):
+    root, train_labels, _ = fmnist
+    dataset = LongTailDataset(
+        FashionMNIST(data_root=str(root)), imbalance_factor=10)
+    # n_max defaults to the smallest class size (30).
+    expected = _exp_counts(NUM_CLASSES, TRAIN_PER_CLASS, 10)
+    assert dataset.get_train_class_counts().tolist() == expected
+    assert list(dataset.metainfo['train_class_counts']) == expected
+    assert len(dataset) == sum(expected)
+    labels = dataset.get_gt_labels()
+    assert np.bincount(labels, minlength=NUM_CLASSES).tolist() == expected
+
+    # The kept images are the seed-0 per-class shuffle, computed here with
+    # np.where instead of the library's argsort grouping.
+    rng = np.random.RandomState(0)
+    reference = []
+    for cls in range(NUM_CLASSES):
+        members = np.where(train_labels == cls)[0]
+        rng.shuffle(members)
+        reference.extend(members[:expected[cls]].tolist())
+    kept = [_decode(dataset[i]['img']) for i in range(len(dataset))]
+    assert kept == sorted(reference)
+    assert train_labels[kept].tolist() == labels.tolist()
+    assert [int(dataset[i]['gt_label']) for i in range(len(dataset))
+            ] == labels.tolist()
+    assert dataset.CLASSES == FashionMNIST.METAINFO['classes']
+
+
+def test_seeded_and_deterministic(fmnist):
+    source = FashionMNIST(data_root=str(fmnist[0]))
+
+    def kept(seed):
+        # The wrapper subsets a copy; ``source`` itself stays whole.
+        dataset = LongTailDataset(source, imbalance_factor=5, seed=seed)
+        return [_decode(dataset[i]['img']) for i in range(len(dataset))]
+
+    first = kept(7)
+    assert kept(7) == first
+    other = kept(8)
+    assert other != first and len(other) == len(first)
+    assert len(source) == NUM_CLASSES * TRAIN_PER_CLASS
+
+
+def test_config_dict_and_lazy_init(fmnist):
+    dataset = DATASETS.build(
+        dict(
+            type='LongTailDataset',
+            dataset=dict(type='FashionMNIST', data_root=str(fmnist[0])),
+            imbalance_factor=30,
+            n_max=30,
+            profile='step',
+            mu=0.4,
+            class_order=list(range(NUM_CLASSES))[::-1],
+            lazy_init=True))
+    assert 'train_class_counts' not in dataset.metainfo
+    # Step profile in reversed class order: classes 0..3 are the minority.
+    expected = [1] * 4 + [30] * 6
+    assert dataset.get_train_class_counts().tolist() == expected
+    assert np.bincount(dataset.get_gt_labels()).tolist() == expected
+    assert list(dataset.metainfo['train_class_counts']) == expected
+
+
+def test_balanced_eval_split_reports_train_counts(fmnist):
+    root, _, test_labels = fmnist
+    # MMPretrain's MNIST loaders pick the test files with test_mode=True.
+    test_set = dict(
+        type='FashionMNIST', data_root=str(root), split='test',
+        test_mode=True)
+    dataset = LongTailDataset(
+        test_set, imbalance_factor=10, n_max=30, subsample=False)
+    assert len(dataset) == len(test_labels)
+    assert dataset.get_gt_labels().tolist() == test_labels.tolist()
+    assert dataset.get_train_class_counts().tolist() == _exp_counts(
+        NUM_CLASSES, 30, 10)
+    with pytest.raises(ValueError, match='needs an explicit n_max'):
+        LongTailDataset(test_set, imbalance_factor=10, subsample=False)
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(imbalance_factor=0.5), r'imbalance_factor .* >= 1, got 0.5'),
+    (dict(imbalance_factor=100), 'tail class would keep 0 images: n_max=30'),
+    (dict(imbalance_factor=2, n_max=31),
+     r'1 of 10 classes have fewer images .*\(class 0: 31 requested, 30 '
+     'available'),
+])
+def test_wrapper_errors(fmnist, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        LongTailDataset(FashionMNIST(data_root=str(fmnist[0])), **kwargs)
+
+
+def test_labels_out_of_range(fmnist):
+    five_classes = FashionMNIST(
+        data_root=str(fmnist[0]),
+        metainfo=dict(classes=FashionMNIST.METAINFO['classes'][:5]))
+    with pytest.raises(ValueError,
+                       match=r'labels in \[0, 9\], expected \[0, 5\)'):
+        LongTailDataset(five_classes, imbalance_factor=2)
+
+
+def test_rejects_non_datasets():
+    with pytest.raises(TypeError, match='must be a BaseDataset'):
+        LongTailDataset([0, 1, 2], imbalance_factor=2)
+
+
+class _SoftLabelDataset(BaseDataset):
+    """Two samples with soft (float) labels."""
+
+    METAINFO = {'classes': ('a', 'b')}
+
+    def load_data_list(self):
+        return [dict(gt_label=0.3), dict(gt_label=0.7)]
+
+
+def test_soft_labels_are_rejected():
+    with pytest.raises(ValueError,
+                       match='one integer label per sample, .*float64'):
+        LongTailDataset(_SoftLabelDataset(ann_file=''), imbalance_factor=1)

@@ -1,0 +1,59 @@
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn as nn
+from toy_long_tail_runner import TOY_COUNTS, ToyLongTailDataset, build_runner
+
+import mmlt  # noqa: F401
+from mmlt.engine.hooks import ClassCountsHook
+from mmlt.models.losses import BalancedSoftmaxLoss, LDAMLoss, LogitAdjustLoss
+
+
+def fake_runner(model, dataset):
+    return SimpleNamespace(
+        model=model, train_dataloader=SimpleNamespace(dataset=dataset))
+
+
+def test_fills_counts_in_a_training_run(tmp_path):
+    runner = build_runner(
+        tmp_path,
+        loss=dict(type='BalancedSoftmaxLoss'),
+        custom_hooks=[dict(type='ClassCountsHook')],
+        name='class_counts_run')
+    runner.train()
+    loss = runner.model.head.loss_module
+    assert loss.class_counts.tolist() == list(TOY_COUNTS)
+    torch.testing.assert_close(loss.log_class_counts,
+                               torch.tensor(TOY_COUNTS).float().log())
+
+
+def test_fills_every_consumer_and_keeps_matching_explicit_counts():
+    model = nn.ModuleDict(
+        dict(
+            la=LogitAdjustLoss(),
+            bs=BalancedSoftmaxLoss(class_counts=TOY_COUNTS),
+            ldam=LDAMLoss()))
+    ClassCountsHook().before_train(fake_runner(model, ToyLongTailDataset()))
+    for loss in model.values():
+        assert loss.class_counts.tolist() == list(TOY_COUNTS)
+
+
+def test_explicit_counts_contradicting_the_dataset():
+    model = nn.ModuleDict(dict(la=LogitAdjustLoss(class_counts=[5, 3, 1])))
+    with pytest.raises(ValueError, match='differ from the train dataset'):
+        ClassCountsHook().before_train(
+            fake_runner(model, ToyLongTailDataset()))
+
+
+def test_dataset_without_counts():
+    model = nn.ModuleDict(dict(la=LogitAdjustLoss()))
+    with pytest.raises(ValueError, match="no 'train_class_counts'"):
+        ClassCountsHook().before_train(
+            fake_runner(model, ToyLongTailDataset(with_counts=False)))
+
+
+def test_model_without_consumer():
+    with pytest.raises(ValueError, match='no module with a `set_class_counts'):
+        ClassCountsHook().before_train(
+            fake_runner(nn.Linear(2, 2), ToyLongTailDataset()))

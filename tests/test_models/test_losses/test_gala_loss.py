@@ -1,0 +1,300 @@
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+
+from mmlt.models.losses import GALALoss
+from mmlt.models.losses import gala_loss as gala_module
+
+EPS = 1e-3
+
+
+def reference_adjusted(z, labels, theta, phi, lambda1, lambda2, variant):
+    """The adjusted logits of the formula, one sample and one class at a time
+    in float64 Python arithmetic."""
+    rows = []
+    for i, k in enumerate(labels):
+        row = []
+        for j in range(len(theta)):
+            if variant == 'released_code':
+                row.append(z[i][j] + lambda1 * math.log(theta[j] + EPS))
+            elif j == k:
+                row.append(z[i][j])
+            else:
+                row.append(z[i][j] + lambda1 * math.log(theta[j] + EPS) -
+                           lambda2 * math.log(phi[k] + EPS))
+        rows.append(row)
+    return rows
+
+
+def reference_loss(z, labels, theta, phi, lambda1, lambda2, variant='paper'):
+    """Mean softmax cross-entropy on the adjusted logits; ``z`` may be a
+    float64 tensor that requires grad (for the reference gradient)."""
+    total = 0
+    for i, k in enumerate(labels):
+        row = []
+        for j in range(len(theta)):
+            if variant == 'released_code':
+                shift = lambda1 * math.log(theta[j] + EPS)
+            elif j == k:
+                shift = 0.0
+            else:
+                shift = (lambda1 * math.log(theta[j] + EPS) -
+                         lambda2 * math.log(phi[k] + EPS))
+            row.append(z[i, j] + shift)
+        row = torch.stack(row)
+        total = total - row[k] + torch.logsumexp(row, dim=0)
+    return total / len(labels)
+
+
+def reference_step(z, labels, stats, lambda1, lambda2, variant='paper'):
+    """Hand accumulation of one batch: returns the new (theta, phi,
+    negative_received) lists, from per-sample, per-class float64 loops."""
+    theta, phi, received = (list(s) for s in stats)
+    adjusted = reference_adjusted(z, labels, stats[0], stats[1], lambda1,
+                                  lambda2, variant)
+    for i, k in enumerate(labels):
+        denom = sum(math.exp(v) for v in adjusted[i])
+        p = [math.exp(v) / denom for v in adjusted[i]]
+        theta[k] += 1 - p[k]
+        phi[k] += sum(p[j] for j in range(len(p)) if j != k)
+        for j in range(len(p)):
+            if j != k:
+                received[j] += p[j]
+    return theta, phi, received
+
+
+def set_stats(loss, theta, phi):
+    loss.theta.copy_(torch.tensor(theta, dtype=torch.float64))
+    loss.phi.copy_(torch.tensor(phi, dtype=torch.float64))
+
+
+@pytest.mark.parametrize('variant', ['paper', 'released_code'])
+def test_loss_and_gradient_match_float64_reference(variant):
+    torch.manual_seed(0)
+    num_classes, lambda1, lambda2 = 5, 1.2, 0.9
+    theta = [40.0, 12.5, 3.0, 0.0, 0.7]
+    phi = [38.0, 13.0, 2.5, 0.0, 0.9]
+    logits = torch.randn(7, num_classes) * 2
+    labels = torch.tensor([0, 1, 2, 3, 4, 0, 3])
+
+    loss = GALALoss(num_classes, lambda1, lambda2, variant=variant).eval()
+    set_stats(loss, theta, phi)
+    z = logits.clone().requires_grad_(True)
+    value = loss(z, labels)
+    value.backward()
+
+    z_ref = logits.double().requires_grad_(True)
+    expected = reference_loss(z_ref, labels.tolist(), theta, phi, lambda1,
+                              lambda2, variant)
+    expected.backward()
+    assert value.dtype == torch.float32
+    assert value.item() == pytest.approx(expected.item(), rel=1e-6)
+    torch.testing.assert_close(
+        z.grad.double(), z_ref.grad, rtol=1e-5, atol=1e-7)
+
+
+def test_phi_term_changes_paper_loss():
+    """With lambda1 != lambda2 and theta != phi the two variants differ (the
+    phi term does not cancel in the paper form)."""
+    logits = torch.tensor([[1.0, 0.5, -0.3], [0.2, 0.1, 0.0]])
+    labels = torch.tensor([0, 2])
+    values = {}
+    for variant in ('paper', 'released_code'):
+        loss = GALALoss(3, 1.2, 0.9, variant=variant).eval()
+        set_stats(loss, [10.0, 5.0, 1.0], [2.0, 7.0, 30.0])
+        values[variant] = loss(logits, labels).item()
+    assert abs(values['paper'] - values['released_code']) > 1e-2
+
+
+def test_hand_worked_first_step():
+    """C = 2, zero statistics, lambda1 == lambda2: adjusted logits equal the
+    logits (0, 0), so p~ = (0.5, 0.5)."""
+    loss = GALALoss(2).train()
+    value = loss(torch.zeros(1, 2), torch.tensor([0]))
+    assert value.item() == pytest.approx(math.log(2), rel=1e-7)
+    assert loss.theta.tolist() == [0.5, 0.0]
+    assert loss.phi.tolist() == [0.5, 0.0]
+    assert loss.negative_received.tolist() == [0.0, 0.5]
+
+
+@pytest.mark.parametrize('variant', ['paper', 'released_code'])
+def test_statistics_match_hand_accumulation(variant):
+    torch.manual_seed(1)
+    num_classes, lambda1, lambda2 = 4, 1.2, 0.9
+    loss = GALALoss(num_classes, lambda1, lambda2, variant=variant).train()
+    stats = ([0.0] * num_classes, [0.0] * num_classes, [0.0] * num_classes)
+    for _ in range(4):
+        logits = torch.randn(6, num_classes) * 3
+        labels = torch.randint(0, num_classes, (6, ))
+        # the batch's loss uses only the statistics of earlier batches
+        expected = reference_loss(logits.double(), labels.tolist(), stats[0],
+                                  stats[1], lambda1, lambda2, variant)
+        assert loss(logits, labels).item() == pytest.approx(
+            expected.item(), rel=1e-6)
+        stats = reference_step(logits.tolist(), labels.tolist(), stats,
+                               lambda1, lambda2, variant)
+    for buffer, expected in zip(
+        (loss.theta, loss.phi, loss.negative_received), stats):
+        assert buffer.dtype == torch.float64
+        torch.testing.assert_close(
+            buffer, torch.tensor(expected, dtype=torch.float64), rtol=1e-6,
+            atol=1e-9)
+    # hard-label softmax CE: the negative gradient a class produces equals
+    # its positive gradient, so phi == theta
+    torch.testing.assert_close(loss.phi, loss.theta, rtol=1e-12, atol=1e-12)
+
+
+def test_variants_coincide_when_lambdas_are_equal():
+    torch.manual_seed(2)
+    losses = [GALALoss(5, 1.3, 1.3, variant=v).train()
+              for v in ('paper', 'released_code')]
+    for _ in range(3):
+        logits = torch.randn(8, 5)
+        labels = torch.randint(0, 5, (8, ))
+        a, b = (loss(logits, labels) for loss in losses)
+        assert a.item() == pytest.approx(b.item(), rel=1e-5)
+    torch.testing.assert_close(losses[0].theta, losses[1].theta, rtol=1e-6,
+                               atol=1e-9)
+
+
+def test_statistics_ignore_reduction_and_weights():
+    torch.manual_seed(3)
+    logits = torch.randn(10, 6)
+    labels = torch.randint(0, 6, (10, ))
+    plain = GALALoss(6).train()
+    plain(logits, labels)
+    other = GALALoss(6, reduction='sum', loss_weight=3.0).train()
+    other(logits, labels, weight=torch.rand(10), reduction_override='none')
+    for name in ('theta', 'phi', 'negative_received'):
+        assert torch.equal(getattr(plain, name), getattr(other, name))
+
+
+def test_weight_avg_factor_and_loss_weight():
+    torch.manual_seed(4)
+    logits = torch.randn(5, 3)
+    labels = torch.tensor([0, 1, 2, 1, 0])
+    weight = torch.rand(5)
+    per_sample = GALALoss(3).eval()(logits, labels, reduction_override='none')
+    value = GALALoss(3, loss_weight=2.0).eval()(
+        logits, labels, weight=weight, avg_factor=4.0)
+    assert value.item() == pytest.approx(
+        2.0 * (per_sample * weight).sum().item() / 4.0, rel=1e-6)
+
+
+def test_eval_mode_does_not_accumulate():
+    loss = GALALoss(3).eval()
+    loss(torch.randn(4, 3), torch.tensor([0, 1, 2, 0]))
+    assert loss.theta.abs().sum() == 0
+    assert loss.pop_pending().abs().sum() == 0
+
+
+def test_sync_by_hook_defers_commit():
+    torch.manual_seed(5)
+    loss = GALALoss(3).train()
+    reference = GALALoss(3).train()
+    loss.sync_by_hook = True
+    logits = torch.randn(4, 3)
+    labels = torch.tensor([0, 1, 2, 2])
+    first = loss(logits, labels)
+    second = loss(logits, labels)
+    # nothing committed: both forwards use the zero statistics
+    assert first.item() == second.item()
+    assert loss.theta.abs().sum() == 0
+    reference(logits, labels)
+    pending = loss.pop_pending()
+    torch.testing.assert_close(pending[0], 2 * reference.theta)
+    torch.testing.assert_close(pending[2], 2 * reference.negative_received)
+    loss.commit(pending)
+    torch.testing.assert_close(loss.theta, 2 * reference.theta)
+    assert loss.pop_pending().abs().sum() == 0
+
+
+def test_momentum():
+    loss = GALALoss(3, momentum=0.75)
+    loss.theta.fill_(4.0)
+    increments = torch.tensor([[1.0, 2.0, 3.0]] * 3, dtype=torch.float64)
+    loss.commit(increments)
+    assert loss.theta.tolist() == [3.25, 3.5, 3.75]
+    assert loss.phi.tolist() == [0.25, 0.5, 0.75]
+
+
+def test_state_dict_carries_statistics():
+    torch.manual_seed(6)
+    loss = GALALoss(4, 1.2, 0.9).train()
+    loss(torch.randn(6, 4), torch.randint(0, 4, (6, )))
+    state = loss.state_dict()
+    assert set(state) == {'theta', 'phi', 'negative_received'}
+    restored = GALALoss(4, 1.2, 0.9)
+    restored.load_state_dict(state)
+    logits = torch.randn(3, 4)
+    labels = torch.tensor([0, 3, 1])
+    assert torch.equal(
+        loss.eval()(logits, labels), restored.eval()(logits, labels))
+
+
+def test_autocast_keeps_float32_loss_and_float64_statistics():
+    torch.manual_seed(7)
+    fc = nn.Linear(8, 5)
+    feats = torch.randn(6, 8)
+    labels = torch.randint(0, 5, (6, ))
+    loss = GALALoss(5, 1.2, 0.9).train()
+    loss.theta.fill_(3.0)
+    loss.phi.fill_(2.0)
+    with torch.autocast(device_type='cpu', dtype=torch.bfloat16):
+        logits = fc(feats)
+        value = loss(logits, labels)
+    assert logits.dtype == torch.bfloat16
+    assert value.dtype == torch.float32
+    assert loss.theta.dtype == torch.float64
+    expected = reference_loss(logits.detach().double(), labels.tolist(),
+                              [3.0] * 5, [2.0] * 5, 1.2, 0.9)
+    assert value.item() == pytest.approx(expected.item(), rel=1e-6)
+    value.backward()
+    assert fc.weight.grad is not None
+
+
+def test_soft_labels_are_refused():
+    loss = GALALoss(3)
+    soft = torch.tensor([[0.7, 0.3, 0.0], [0.0, 0.5, 0.5]])
+    with pytest.raises(ValueError, match='Soft targets'):
+        loss(torch.randn(2, 3), soft)
+    with pytest.raises(ValueError, match='integer class index'):
+        loss(torch.randn(2, 3), torch.tensor([0.0, 1.0]))
+
+
+@pytest.mark.parametrize('bad', [-1, 3])
+def test_out_of_range_labels(bad):
+    with pytest.raises(ValueError, match=f'label {bad}, outside'):
+        GALALoss(3)(torch.randn(2, 3), torch.tensor([0, bad]))
+
+
+def test_num_classes_mismatch():
+    with pytest.raises(ValueError, match='num_classes=4 .* shape \\(2, 3\\)'):
+        GALALoss(4)(torch.randn(2, 3), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match='2 logit rows but 3 labels'):
+        GALALoss(3)(torch.randn(2, 3), torch.tensor([0, 1, 2]))
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match='variant'):
+        GALALoss(3, variant='code')
+    with pytest.raises(ValueError, match='momentum'):
+        GALALoss(3, momentum=1.0)
+    with pytest.raises(ValueError, match='num_classes'):
+        GALALoss(1)
+    with pytest.raises(ValueError, match='shape \\(3, 3\\)'):
+        GALALoss(3).commit(torch.zeros(2, 3, dtype=torch.float64))
+
+
+def test_distributed_training_without_hook_is_an_error(monkeypatch):
+    monkeypatch.setattr(gala_module, 'get_world_size', lambda: 2)
+    loss = GALALoss(3).train()
+    with pytest.raises(RuntimeError, match='AccumulatedGradientHook'):
+        loss(torch.randn(2, 3), torch.tensor([0, 1]))
+    loss.sync_by_hook = True
+    loss(torch.randn(2, 3), torch.tensor([0, 1]))
+    loss.eval()
+    loss.sync_by_hook = False
+    loss(torch.randn(2, 3), torch.tensor([0, 1]))  # evaluation is fine

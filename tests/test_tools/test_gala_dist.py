@@ -1,0 +1,243 @@
+"""GALA and prediction re-balancing through the tools: two-process
+``tools/dist_train.sh`` / ``tools/dist_test.sh`` against single-process
+runs, ``--resume auto``, the column-mass and tau tools and single-image
+inference. Tiny synthetic data and a BN-free MLP
+(tests/data/gala/gala_test_modules.py), gradient accumulation over 2
+iterations, CPU, gloo."""
+import importlib.util
+import json
+import os
+import os.path as osp
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from mmengine.runner.checkpoint import _load_checkpoint
+
+import mmlt  # noqa: F401  (checkpoint loading policy)
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DATA_DIR = osp.join(REPO_ROOT, 'tests', 'data', 'gala')
+CONFIG = osp.join(DATA_DIR, 'tiny_gala.py')
+STATS = ('theta', 'phi', 'negative_received')
+TIMEOUT = 180
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def run(args):
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS='1',
+        MKL_NUM_THREADS='1',
+        PYTHON=sys.executable,
+        PORT=str(free_port()),
+        PYTHONPATH=os.pathsep.join(
+            [DATA_DIR, os.environ.get('PYTHONPATH', '')]))
+    env.pop('MMLT_TRUST_CHECKPOINTS', None)
+    result = subprocess.run(
+        args,
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=TIMEOUT)
+    assert result.returncode == 0, result.stdout[-4000:]
+    return result.stdout
+
+
+def train(work_dir, *extra):
+    return run([
+        sys.executable, 'tools/train.py', CONFIG, '--work-dir',
+        str(work_dir), *extra
+    ])
+
+
+def evaluate(checkpoint, work_dir, nproc=1, *extra):
+    if nproc == 1:
+        args = [sys.executable, 'tools/test.py', CONFIG, str(checkpoint)]
+    else:
+        args = ['bash', 'tools/dist_test.sh', CONFIG, str(checkpoint), '2']
+    run(args + ['--work-dir', str(work_dir), *extra])
+    metrics = []
+    for rank in range(nproc):
+        with open(osp.join(work_dir, f'test_metrics_rank{rank}.json')) as f:
+            metrics.append(json.load(f))
+    return metrics
+
+
+def gala_stats(work_dir, rank=0):
+    return torch.load(osp.join(work_dir, f'gala_stats_rank{rank}.pth'))[0]
+
+
+def checkpoint_stats(path):
+    state = _load_checkpoint(str(path), map_location='cpu')['state_dict']
+    return {name: state[f'head.loss_module.{name}'] for name in STATS}
+
+
+@pytest.fixture(scope='module')
+def single_run(tmp_path_factory):
+    """Single process, batch 4, 2 epochs of 12 iterations."""
+    work_dir = tmp_path_factory.mktemp('gala_single')
+    train(work_dir)
+    return work_dir
+
+
+def test_dist_train_statistics_match_single_process(single_run, tmp_path):
+    # 2 processes x batch 2: the same global batches as the single run
+    run([
+        'bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir',
+        str(tmp_path), '--cfg-options', 'train_dataloader.batch_size=2'
+    ])
+    ranks = [gala_stats(tmp_path, rank) for rank in range(2)]
+    single = gala_stats(single_run)
+    in_checkpoint = checkpoint_stats(tmp_path / 'epoch_2.pth')
+    for name in STATS:
+        assert torch.equal(ranks[0][name], ranks[1][name]), name
+        assert torch.equal(ranks[0][name], in_checkpoint[name]), name
+        assert ranks[0][name].dtype == torch.float64
+        assert single[name].min() > 0
+        # same samples, same model; only float32 rounding of the averaged
+        # gradients differs
+        torch.testing.assert_close(
+            ranks[0][name], single[name], rtol=1e-5, atol=0)
+    # summed over classes, the negative gradient received equals the one
+    # produced (phi)
+    assert ranks[0]['negative_received'].sum().item() == pytest.approx(
+        ranks[0]['phi'].sum().item(), rel=1e-12)
+
+
+def test_resume_auto_is_bit_identical(single_run, tmp_path):
+    train(tmp_path, '--cfg-options', 'train_cfg.max_epochs=1')
+    assert not (tmp_path / 'epoch_2.pth').exists()
+    log = train(tmp_path, '--resume', 'auto')
+    assert 'resumed epoch: 1' in log
+    resumed = gala_stats(tmp_path)
+    uninterrupted = gala_stats(single_run)
+    resumed_ckpt = checkpoint_stats(tmp_path / 'epoch_2.pth')
+    reference_ckpt = checkpoint_stats(single_run / 'epoch_2.pth')
+    for name in STATS:
+        assert torch.equal(resumed[name], uninterrupted[name]), name
+        assert torch.equal(resumed_ckpt[name], reference_ckpt[name]), name
+
+
+@pytest.fixture(scope='module')
+def single_test_metrics(single_run, tmp_path_factory):
+    """tools/test.py, one process: plain and transductive figures."""
+    return evaluate(single_run / 'epoch_2.pth',
+                    tmp_path_factory.mktemp('gala_single_test'))[0]
+
+
+def test_dist_test_transductive_matches_single_process(
+        single_run, single_test_metrics, tmp_path):
+    dist = evaluate(single_run / 'epoch_2.pth', tmp_path, 2)
+    assert dist[0] == dist[1]
+    assert set(dist[0]) == set(single_test_metrics)
+    for key, value in single_test_metrics.items():
+        assert dist[0][key] == pytest.approx(value, abs=1e-9), key
+    rebalanced = [
+        key for key in single_test_metrics
+        if key.startswith('long-tail/rebalanced/')
+    ]
+    assert len(rebalanced) == len(single_test_metrics) // 2
+
+
+def test_stored_column_mass_matches_transductive(single_run,
+                                                 single_test_metrics,
+                                                 tmp_path):
+    """Column masses estimated (2 processes) on the test split itself give
+    the transductive predictions, also through mmpretrain.apis."""
+    checkpoint = single_run / 'epoch_2.pth'
+    stored_ckpt = tmp_path / 'stored.pth'
+    run([
+        sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+        f'--master_port={free_port()}',
+        'tools/analysis/estimate_column_mass.py', CONFIG,
+        str(checkpoint), '--split', 'test', '--out',
+        str(stored_ckpt), '--work-dir',
+        str(tmp_path / 'estimate'), '--launcher', 'pytorch'
+    ])
+    state = _load_checkpoint(str(stored_ckpt), map_location='cpu')
+    assert int(state['state_dict']['head.column_mass_samples']) == 41
+    stored = evaluate(
+        stored_ckpt, tmp_path / 'stored', 1, '--cfg-options',
+        'test_evaluator.rebalance=stored')[0]
+    for key, value in single_test_metrics.items():
+        assert stored[key] == pytest.approx(value, abs=1e-9), key
+
+    # single-image inference with mmpretrain.apis is re-balanced
+    sys.path.insert(0, DATA_DIR)
+    try:
+        import gala_test_modules  # noqa: F401  (registers the modules)
+        from mmpretrain.apis import ImageClassificationInferencer
+        from mmpretrain.registry import DATASETS
+        inferencer = ImageClassificationInferencer(
+            CONFIG, pretrained=str(stored_ckpt), device='cpu')
+        image = DATASETS.build(
+            dict(
+                type='GALASyntheticDataset',
+                class_sizes=(9, 8, 8, 8, 8),
+                train_class_counts=(24, 12, 6, 4, 2),
+                seed=2)).get_data_info(0)['img']
+        result = inferencer(image, return_datasamples=True)[0]
+    finally:
+        sys.path.remove(DATA_DIR)
+    head_state = state['state_dict']
+    probs = torch.softmax(result.pred_logits.double(), dim=0)
+    expected = probs / head_state['head.column_mass']
+    expected = expected / expected.sum()
+    np.testing.assert_allclose(
+        result.pred_score.numpy(), expected.numpy(), rtol=1e-12)
+    assert int(result.pred_label) == int(expected.argmax())
+
+
+def test_select_tau_on_validation_split(single_run, tmp_path):
+    out = tmp_path / 'tau.json'
+    log = run([
+        sys.executable, 'tools/analysis/select_tau.py', CONFIG,
+        str(single_run / 'epoch_2.pth'), '--work-dir',
+        str(tmp_path), '--taus', '1.5', '0', '1', '--out',
+        str(out)
+    ])
+    assert 'Best tau by mean_class_acc' in log
+    with open(out) as f:
+        choice = json.load(f)
+    taus = [row['tau'] for row in choice['table']]
+    assert taus == [0.0, 1.0, 1.5]
+    best = max(choice['table'], key=lambda row: row['mean_class_acc'])
+    assert choice['best_tau'] == best['tau']
+
+    # tau 1 on the validation split equals the validation evaluator's
+    # transductive figures at the end of training
+    val_log = open(
+        next(
+            osp.join(root, name) for root, _, names in os.walk(single_run)
+            for name in names if name.endswith('.log'))).read()
+    row = choice['table'][1]
+    assert f"long-tail/rebalanced/mean_class_acc: " \
+           f"{row['mean_class_acc']:.4f}" in val_log
+
+
+def test_select_tau_refuses_the_test_split():
+    spec = importlib.util.spec_from_file_location(
+        'select_tau', osp.join(REPO_ROOT, 'tools', 'analysis',
+                               'select_tau.py'))
+    select_tau = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(select_tau)
+    from mmengine.config import Config
+    cfg = Config.fromfile(CONFIG)
+    select_tau.check_validation_split(cfg, CONFIG)  # distinct splits: fine
+    cfg.val_dataloader = cfg.test_dataloader
+    with pytest.raises(ValueError, match='never on the test split'):
+        select_tau.check_validation_split(cfg, CONFIG)
+    cfg.val_dataloader = None
+    with pytest.raises(ValueError, match='no val_dataloader'):
+        select_tau.check_validation_split(cfg, CONFIG)

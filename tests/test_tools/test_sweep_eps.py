@@ -1,0 +1,85 @@
+import importlib.util
+import json
+import os.path as osp
+from types import SimpleNamespace
+
+import pytest
+from lort_toy_data import REPO_ROOT, write_toy_configs
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+import mmlt  # noqa: F401
+
+
+def load_sweep_tool():
+    path = osp.join(REPO_ROOT, 'tools', 'analysis', 'sweep_eps.py')
+    spec = importlib.util.spec_from_file_location('tool_sweep_eps', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def toy(tmp_path_factory):
+    directory = tmp_path_factory.mktemp('sweep')
+    stage1_config, stage2_config = write_toy_configs(directory)
+    cfg = Config.fromfile(stage1_config)
+    cfg.work_dir = str(directory / 'stage1')
+    cfg.experiment_name = 'toy_sweep_stage1'
+    Runner.from_cfg(cfg).train()
+    return SimpleNamespace(
+        dir=directory,
+        stage2_config=stage2_config,
+        checkpoint=str(directory / 'stage1' / 'epoch_1.pth'))
+
+
+def test_sweep_on_the_validation_split(toy):
+    tool = load_sweep_tool()
+    out = toy.dir / 'sweep.json'
+    result = tool.main([
+        toy.stage2_config, '--load-from', toy.checkpoint, '--eps', '0.98',
+        '0.5', '--work-dir',
+        str(toy.dir / 'runs'), '--out',
+        str(out)
+    ])
+    assert json.loads(out.read_text()) == result
+    table = result['table']
+    assert [row['eps'] for row in table] == [0.5, 0.98]
+    assert table[1]['target_ratio'] == pytest.approx(1 + 3 * 0.02 / 0.98)
+    metric = 'long-tail/mean_class_acc'
+    assert result['metric'] == metric
+    best = max(table, key=lambda row: row[metric])  # first maximum
+    assert result['best_eps'] == best['eps']
+    for row in table:
+        assert 'logits/lm' in row and 0 <= row[metric] <= 100
+        # Each run trained with its eps from the stage-1 checkpoint and was
+        # validated on the val split (9 images), not the test split.
+        dumped = Config.fromfile(
+            str(toy.dir / 'runs' / f'eps_{row["eps"]:.6g}' / 'toy_stage2.py'))
+        assert dumped.model.head.loss.eps == row['eps']
+        assert dumped.load_from == toy.checkpoint
+        assert dumped.val_dataloader.dataset.split == 'val'
+
+
+def test_ratio_grid_and_refusals(toy):
+    tool = load_sweep_tool()
+    cfg = Config.fromfile(toy.stage2_config)
+    # eps = K / (K + r - 1), sorted: a larger ratio is a smaller eps.
+    assert tool.eps_grid(cfg, None, [1.5, 3.0]) == [
+        pytest.approx(3 / 5), pytest.approx(3 / 3.5)
+    ]
+    with pytest.raises(ValueError, match='never on the test split'):
+        tool.main([
+            toy.stage2_config, '--load-from', toy.checkpoint, '--eps', '0.9',
+            '--cfg-options', 'val_dataloader.dataset.split=test'
+        ])
+    same = Config.fromfile(toy.stage2_config)
+    same.val_dataloader = same.test_dataloader
+    with pytest.raises(ValueError, match='never on the test split'):
+        tool.check_validation_split(same, 'toy_stage2.py')
+    ce = Config.fromfile(toy.stage2_config)
+    ce.model.head.loss = dict(type='CrossEntropyLoss')
+    with pytest.raises(ValueError, match='LORTLoss'):
+        tool.stage2_config(ce, 0.9, toy.checkpoint, str(toy.dir))
+    with pytest.raises(SystemExit):
+        tool.parse_args([toy.stage2_config, '--load-from', 'x', '--eps', '1'])

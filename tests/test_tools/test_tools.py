@@ -1,0 +1,191 @@
+"""End-to-end tests of tools/train.py, tools/test.py and the dist scripts on
+a tiny long-tailed dataset (LeNet-5, 32x32 grayscale PNGs, CPU)."""
+import json
+import os
+import os.path as osp
+import shutil
+import socket
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmengine.runner.checkpoint import _load_checkpoint
+
+import mmlt  # noqa: F401  (checkpoint loading policy)
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIG = osp.join(REPO_ROOT, 'tests', 'data', 'configs', 'tiny_lenet_lt.py')
+TRAIN_CLASS_SIZES = (10, 6, 3)  # matches train_class_counts of CONFIG
+VAL_IMAGES_PER_CLASS = 5
+TIMEOUT = 120
+
+
+def write_tiny_dataset(root):
+    """Class ``c`` images are noise plus a bright band at columns
+    ``10c .. 10c+9``; train sizes 10 / 6 / 3, 5 val images per class."""
+    rng = np.random.default_rng(0)
+    splits = (('train', TRAIN_CLASS_SIZES),
+              ('val', (VAL_IMAGES_PER_CLASS, ) * len(TRAIN_CLASS_SIZES)))
+    for split, sizes in splits:
+        for label, size in enumerate(sizes):
+            folder = osp.join(root, split, f'class{label}')
+            os.makedirs(folder)
+            for index in range(size):
+                image = rng.integers(0, 96, (32, 32)).astype(np.uint8)
+                image[:, 10 * label:10 * label + 10] += 120
+                cv2.imwrite(osp.join(folder, f'{index}.png'), image)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def run(args, data_root, **env):
+    """Run a tool with the tiny dataset and return its combined output."""
+    data_args = [
+        f'{loader}.dataset.data_root={data_root}'
+        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')
+    ]
+    full_env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
+                    PYTHON=sys.executable, **env)
+    full_env.pop('MMLT_TRUST_CHECKPOINTS', None)
+    result = subprocess.run(
+        args + ['--cfg-options'] + data_args,
+        cwd=REPO_ROOT,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=TIMEOUT)
+    assert result.returncode == 0, result.stdout[-4000:]
+    return result.stdout
+
+
+def train(work_dir, data_root, *extra):
+    return run([sys.executable, 'tools/train.py', CONFIG, '--work-dir',
+                str(work_dir), *extra], data_root)
+
+
+def load(path):
+    return _load_checkpoint(str(path), map_location='cpu')
+
+
+def assert_same_tensors(actual, expected):
+    """Bit-exact equality of nested dicts / lists of tensors and scalars."""
+    if isinstance(expected, dict):
+        assert actual.keys() == expected.keys()
+        for key in expected:
+            assert_same_tensors(actual[key], expected[key])
+    elif isinstance(expected, (list, tuple)):
+        assert len(actual) == len(expected)
+        for item, expected_item in zip(actual, expected):
+            assert_same_tensors(item, expected_item)
+    elif isinstance(expected, torch.Tensor):
+        assert torch.equal(actual, expected)
+    else:
+        assert actual == expected
+
+
+@pytest.fixture(scope='module')
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp('tiny_lt')
+    write_tiny_dataset(str(root))
+    return root
+
+
+@pytest.fixture(scope='module')
+def two_epoch_run(tmp_path_factory, data_root):
+    """A single-process two-epoch training run, shared by the tests."""
+    work_dir = tmp_path_factory.mktemp('two_epochs')
+    output = train(work_dir, data_root)
+    return work_dir, output
+
+
+def test_train_single_process(two_epoch_run):
+    work_dir, output = two_epoch_run
+    checkpoint = load(work_dir / 'epoch_2.pth')
+    iters_per_epoch = -(-sum(TRAIN_CLASS_SIZES) // 4)
+    assert checkpoint['meta']['epoch'] == 2
+    assert checkpoint['meta']['iter'] == 2 * iters_per_epoch
+    assert 'Epoch(val) [2]' in output and 'long-tail/mean_class_acc' in output
+
+
+def test_dist_train_and_test_match_single_process(tmp_path, data_root):
+    work_dir = tmp_path / 'dist'
+    run(['bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir',
+         str(work_dir)], data_root, PORT=str(free_port()))
+    checkpoint_path = work_dir / 'epoch_2.pth'
+    # 19 images split over 2 ranks (10 each after padding), batch 4.
+    assert load(checkpoint_path)['meta']['iter'] == 2 * 3
+
+    dist_metrics = tmp_path / 'dist_metrics.json'
+    run(['bash', 'tools/dist_test.sh', CONFIG, str(checkpoint_path), '2',
+         '--work-dir', str(tmp_path / 'dist_test'), '--out',
+         str(dist_metrics), '--out-item', 'metrics'],
+        data_root, PORT=str(free_port()))
+    single_metrics = tmp_path / 'single_metrics.json'
+    run([sys.executable, 'tools/test.py', CONFIG, str(checkpoint_path),
+         '--work-dir', str(tmp_path / 'single_test'), '--out',
+         str(single_metrics), '--out-item', 'metrics'], data_root)
+
+    with open(dist_metrics) as f:
+        dist = json.load(f)
+    with open(single_metrics) as f:
+        single = json.load(f)
+    assert set(single) >= {
+        'long-tail/top1', 'long-tail/mean_class_acc', 'long-tail/many',
+        'long-tail/medium', 'long-tail/few', 'long-tail/ece'
+    }
+    # Same predictions; only float summation order may differ.
+    assert dist == pytest.approx(single, rel=1e-9, abs=1e-12)
+
+
+def test_resume_auto_matches_uninterrupted_run(tmp_path, data_root,
+                                               two_epoch_run):
+    resumed_dir = tmp_path / 'resumed'
+    shutil.copytree(two_epoch_run[0], resumed_dir)
+    output = train(resumed_dir, data_root, '--resume', '--cfg-options',
+                   'train_cfg.max_epochs=3')
+    assert 'resumed epoch: 2' in output
+    uninterrupted_dir = tmp_path / 'uninterrupted'
+    train(uninterrupted_dir, data_root, '--cfg-options',
+          'train_cfg.max_epochs=3')
+
+    resumed = load(resumed_dir / 'epoch_3.pth')
+    expected = load(uninterrupted_dir / 'epoch_3.pth')
+    assert_same_tensors(resumed['state_dict'], expected['state_dict'])
+    assert_same_tensors(resumed['optimizer'], expected['optimizer'])
+    assert_same_tensors(resumed['param_schedulers'],
+                        expected['param_schedulers'])
+    for key in ('epoch', 'iter', 'seed'):
+        assert resumed['meta'][key] == expected['meta'][key]
+    # Checkpoints are written before each epoch's validation, so only the
+    # training history can match (the resumed hub misses epoch 2's val).
+    hub, expected_hub = resumed['message_hub'], expected['message_hub']
+    for key in ('train/loss', 'train/lr'):
+        for history, expected_history in zip(
+                hub['log_scalars'][key].data,
+                expected_hub['log_scalars'][key].data):
+            np.testing.assert_array_equal(history, expected_history)
+    for key in ('epoch', 'iter', 'max_epochs', 'max_iters'):
+        assert hub['runtime_info'][key] == expected_hub['runtime_info'][key]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='tests the CPU path')
+def test_amp_without_gpu_is_refused(tmp_path):
+    result = subprocess.run(
+        [sys.executable, 'tools/train.py', CONFIG, '--amp', '--work-dir',
+         str(tmp_path)],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=TIMEOUT)
+    assert result.returncode == 2
+    assert '--amp needs one of the devices' in result.stdout
+    assert "'cpu'" in result.stdout

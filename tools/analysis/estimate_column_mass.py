@@ -1,0 +1,133 @@
+"""Estimate the column masses of GALA's prediction re-balancing on one split
+and store them in a copy of the checkpoint.
+
+With :math:`p = \\mathrm{softmax}(z)` of the plain logits, the column mass of
+class j is :math:`m_j = \\sum_i p_{ij}` over the split. The output checkpoint
+has them in ``RebalancedLinearClsHead``'s buffers, so every later prediction
+(``tools/test.py``, ``mmpretrain.apis`` inferencers) is re-balanced with the
+head's ``tau``. Runs distributed like ``tools/test.py`` (``--launcher``).
+
+Example::
+
+    python tools/analysis/estimate_column_mass.py CONFIG CKPT --split val \\
+        --out CKPT_rebalanced.pth
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+import torch  # noqa: E402
+import torch.distributed as torch_dist  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.dist import is_main_process  # noqa: E402
+from mmengine.model import is_model_wrapper  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+from mmengine.runner.checkpoint import _load_checkpoint  # noqa: E402
+
+import mmlt  # noqa: E402,F401  (compat patches and registries)
+from mmlt.evaluation.rebalancing import collect_logits  # noqa: E402
+from mmlt.models.heads import RebalancedLinearClsHead  # noqa: E402
+from mmlt.models.heads.rebalanced_linear_head import column_mass  # noqa
+from mmlt.utils import (apply_checkpoint_trust,  # noqa: E402
+                        setup_cpu_distributed)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(
+        description='Estimate re-balancing column masses on a split and '
+        'store them in the checkpoint')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--split',
+        choices=['val', 'test'],
+        default='val',
+        help='the dataloader of the config to estimate on: val_dataloader '
+        'or test_dataloader (test only to reproduce transductive figures)')
+    parser.add_argument(
+        '--out', required=True, help='path of the output checkpoint')
+    parser.add_argument(
+        '--work-dir', help='the directory to save the logs')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, xxx=yyy format')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def find_head(model: torch.nn.Module):
+    """The :class:`RebalancedLinearClsHead` of ``model`` and its state-dict
+    prefix."""
+    if is_model_wrapper(model):
+        model = model.module
+    for name, module in model.named_modules():
+        if isinstance(module, RebalancedLinearClsHead):
+            return module, f'{name}.' if name else ''
+    raise TypeError(
+        'The model has no RebalancedLinearClsHead to store column masses '
+        'in; set model.head.type=RebalancedLinearClsHead (e.g. with '
+        '--cfg-options).')
+
+
+def main():
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        './work_dirs',
+        osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    dataloader_cfg = cfg.get(f'{args.split}_dataloader')
+    if dataloader_cfg is None:
+        raise ValueError(f'{args.config} has no {args.split}_dataloader.')
+    setup_cpu_distributed(cfg, args.launcher)
+    apply_checkpoint_trust(cfg)
+    try:
+        runner = Runner.from_cfg(cfg)
+        runner.load_or_resume()
+        head, prefix = find_head(runner.model)
+        dataloader = Runner.build_dataloader(dataloader_cfg, seed=runner.seed)
+        collected = collect_logits(runner.model, dataloader)
+        if not is_main_process():
+            return
+        logits, _ = collected
+        mass = column_mass(torch.softmax(logits.to(torch.float64), dim=1))
+        head.set_column_mass(mass, len(logits))
+
+        checkpoint = _load_checkpoint(args.checkpoint, map_location='cpu')
+        state_dict = checkpoint.get('state_dict', checkpoint)
+        state_dict[f'{prefix}column_mass'] = head.column_mass.cpu().clone()
+        state_dict[f'{prefix}column_mass_samples'] = \
+            head.column_mass_samples.cpu().clone()
+        if isinstance(checkpoint.get('meta'), dict):
+            checkpoint['meta']['column_mass_split'] = args.split
+        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+        torch.save(checkpoint, args.out)
+        runner.logger.info(
+            f'Column masses over {len(logits)} {args.split} samples (min '
+            f'{mass.min():.4g}, max {mass.max():.4g}) written to {args.out}; '
+            f'predictions from it are re-balanced with tau={head.tau}.')
+    finally:
+        if torch_dist.is_available() and torch_dist.is_initialized():
+            torch_dist.destroy_process_group()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,163 @@
+"""Choose the exponent tau of GALA's prediction re-balancing on the
+validation split.
+
+Runs the checkpoint over ``val_dataloader`` (never the test split: the tool
+refuses a config whose validation and test datasets are the same), applies
+transductive re-balancing :math:`\\hat p_{ij} \\propto p_{ij} /
+m_j^{\\tau}` with the validation column masses for every tau of the grid,
+prints the table and the best tau, and optionally writes them as JSON. Runs
+distributed like ``tools/test.py`` (``--launcher``).
+
+Example::
+
+    python tools/analysis/select_tau.py CONFIG CKPT --out tau.json
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+import mmengine  # noqa: E402
+import numpy as np  # noqa: E402
+import torch.distributed as torch_dist  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.dist import is_main_process  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+import mmlt  # noqa: E402,F401  (compat patches and registries)
+from mmlt.evaluation.rebalancing import collect_logits, tau_sweep  # noqa
+from mmlt.utils import (apply_checkpoint_trust,  # noqa: E402
+                        setup_cpu_distributed)
+
+DEFAULT_TAUS = [round(0.1 * i, 1) for i in range(21)]  # 0.0, 0.1, ..., 2.0
+COLUMNS = ('top1', 'mean_class_acc', 'many', 'medium', 'few', 'ece')
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(
+        description='Choose the re-balancing tau on the validation split')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--taus',
+        type=float,
+        nargs='+',
+        default=DEFAULT_TAUS,
+        help='the tau grid (default 0.0, 0.1, ..., 2.0)')
+    parser.add_argument(
+        '--metric',
+        choices=['top1', 'mean_class_acc'],
+        default='mean_class_acc',
+        help='the figure to maximise (ties go to the smaller tau)')
+    parser.add_argument('--out', help='write the table and choice as JSON')
+    parser.add_argument(
+        '--work-dir', help='the directory to save the logs')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, xxx=yyy format')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    if min(args.taus) < 0:
+        parser.error(f'--taus must be non-negative, got {args.taus}')
+    args.taus = sorted(set(args.taus))
+    return args
+
+
+def check_validation_split(cfg: Config, config_path: str) -> None:
+    """Refuse configs that would select tau on the test split."""
+    if cfg.get('val_dataloader') is None:
+        raise ValueError(f'{config_path} has no val_dataloader to choose '
+                         'tau on.')
+    test_dataloader = cfg.get('test_dataloader')
+    if (test_dataloader is not None
+            and cfg.val_dataloader.dataset == test_dataloader.dataset):
+        raise ValueError(
+            f'In {config_path} val_dataloader and test_dataloader use the '
+            'same dataset; tau must be chosen on a held-out validation split, '
+            'never on the test split. Point val_dataloader.dataset at a '
+            'validation split (e.g. split="val").')
+
+
+def shot_thresholds(cfg: Config) -> dict:
+    """``many_shot_thr`` / ``low_shot_thr`` of the config's
+    ``val_evaluator`` (a single metric dict), if it sets them."""
+    evaluator = cfg.get('val_evaluator')
+    if not isinstance(evaluator, dict):
+        return {}
+    return {
+        key: evaluator[key]
+        for key in ('many_shot_thr', 'low_shot_thr') if key in evaluator
+    }
+
+
+def format_table(rows) -> str:
+    header = ['tau', *COLUMNS]
+    lines = [' | '.join(f'{h:>14}' for h in header)]
+    for row in rows:
+        lines.append(' | '.join(f'{row.get(c, float("nan")):>14.4f}'
+                                for c in header))
+    return '\n'.join(lines)
+
+
+def main():
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        './work_dirs',
+        osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    check_validation_split(cfg, args.config)
+    setup_cpu_distributed(cfg, args.launcher)
+    apply_checkpoint_trust(cfg)
+    try:
+        runner = Runner.from_cfg(cfg)
+        runner.load_or_resume()
+        dataloader = Runner.build_dataloader(
+            cfg.val_dataloader, seed=runner.seed)
+        collected = collect_logits(runner.model, dataloader)
+        if not is_main_process():
+            return
+        logits, labels = collected
+        counts = dataloader.dataset.metainfo.get('train_class_counts')
+        if counts is None:
+            raise ValueError(
+                'The validation dataset has no `train_class_counts` in its '
+                'metainfo (needed for the many/medium/few groups); use an '
+                'mmlt long-tailed dataset.')
+        rows = tau_sweep(logits, labels, args.taus, counts,
+                         **shot_thresholds(cfg))
+        scores = np.array([row[args.metric] for row in rows])
+        best = rows[int(np.argmax(scores))]  # first maximum: smallest tau
+        runner.logger.info(
+            f'Re-balancing on the validation split ({len(labels)} '
+            f'samples):\n{format_table(rows)}\nBest tau by {args.metric}: '
+            f'{best["tau"]} ({best[args.metric]:.4f}); set '
+            'model.head.tau (stored column masses) and the tau of '
+            'RebalancedAccuracy (transductive) to it.')
+        if args.out:
+            mmengine.dump(
+                dict(metric=args.metric, best_tau=best['tau'], table=rows),
+                args.out)
+    finally:
+        if torch_dist.is_available() and torch_dist.is_initialized():
+            torch_dist.destroy_process_group()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,206 @@
+"""Choose LORT's smoothing strength eps on the validation split.
+
+For every eps of the grid, runs the stage-2 config (classifier re-training
+from the stage-1 checkpoint) and reads the figure ``--metric`` of the
+validation run at the end of training (``val_dataloader``, never the test
+split: the tool refuses a config whose validation dataset is its test
+dataset or a ``split='test'``). Prints the table and the best eps, and
+optionally writes them as JSON. The grid is given either as eps values or
+as target ratios r (true-class target over any other class's target,
+``eps = K / (K + r - 1)`` for K classes), which compare across data sets
+with different numbers of classes.
+
+Example::
+
+    python tools/analysis/sweep_eps.py \\
+        configs/lort/lort-stage2_resnext50_1xb512_imagenet-lt.py \\
+        --load-from work_dirs/lort-stage1_resnext50/epoch_100.pth \\
+        --ratios 1.5 2 3 5 10 --out work_dirs/eps_sweep.json
+"""
+import argparse
+import copy
+import os
+import os.path as osp
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+import mmengine  # noqa: E402
+import torch.distributed as torch_dist  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.dist import is_main_process  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+import mmlt  # noqa: E402,F401  (compat patches and registries)
+from mmlt.models.losses import (lort_eps_from_ratio,  # noqa: E402
+                                lort_target_ratio)
+from mmlt.utils import (apply_checkpoint_trust,  # noqa: E402
+                        setup_cpu_distributed)
+
+DEFAULT_METRIC = 'long-tail/mean_class_acc'
+
+
+def parse_args(argv: Optional[Sequence[str]] = None):
+    parser = argparse.ArgumentParser(
+        description='Choose the LORT eps on the validation split')
+    parser.add_argument('config', help='stage-2 config file path')
+    parser.add_argument(
+        '--load-from', required=True, help='the stage-1 checkpoint')
+    grid = parser.add_mutually_exclusive_group(required=True)
+    grid.add_argument('--eps', type=float, nargs='+', help='eps values')
+    grid.add_argument(
+        '--ratios',
+        type=float,
+        nargs='+',
+        help='target ratios r > 1, turned into eps = K / (K + r - 1)')
+    parser.add_argument(
+        '--metric',
+        default=DEFAULT_METRIC,
+        help=f'validation figure to maximise (default {DEFAULT_METRIC}); '
+        'ties go to the smaller eps')
+    parser.add_argument('--out', help='write the table and choice as JSON')
+    parser.add_argument(
+        '--work-dir', help='directory of the runs (one sub-directory per eps)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, xxx=yyy format')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    if args.eps is not None and not all(0 <= e < 1 for e in args.eps):
+        parser.error(f'--eps values must be in [0, 1), got {args.eps}')
+    if args.ratios is not None and not all(r > 1 for r in args.ratios):
+        parser.error(f'--ratios must be > 1, got {args.ratios}')
+    return args
+
+
+def check_validation_split(cfg: Config, config_path: str) -> None:
+    """Refuse configs that would choose eps on the test split."""
+    if cfg.get('val_dataloader') is None or cfg.get('val_evaluator') is None:
+        raise ValueError(f'{config_path} has no val_dataloader / '
+                         'val_evaluator to choose eps on.')
+    val_dataset = cfg.val_dataloader.dataset
+    test_dataloader = cfg.get('test_dataloader')
+    same_as_test = (test_dataloader is not None
+                    and val_dataset == test_dataloader.dataset)
+    if val_dataset.get('split') == 'test' or same_as_test:
+        raise ValueError(
+            f'In {config_path} the validation dataset is the test split; eps '
+            'must be chosen on a held-out validation split, never on the '
+            'test split. Point val_dataloader.dataset at a validation split '
+            '(e.g. split="val" for ImageNet-LT and Places-LT).')
+
+
+def eps_grid(cfg: Config, eps: Optional[List[float]],
+             ratios: Optional[List[float]]) -> List[float]:
+    """The sorted eps values; ratios are converted with the head's number
+    of classes."""
+    if eps is None:
+        num_classes = cfg.model.head.num_classes
+        eps = [lort_eps_from_ratio(r, num_classes) for r in ratios]
+    return sorted(set(eps))
+
+
+def stage2_config(cfg: Config, eps: float, load_from: str,
+                  work_dir: str) -> Config:
+    """A copy of ``cfg`` that re-trains with ``eps`` from ``load_from``."""
+    loss = cfg.model.head.get('loss', {})
+    if loss.get('type') not in ('LORTLoss', 'mmpretrain.LORTLoss'):
+        raise ValueError('The config must train the head with LORTLoss, got '
+                         f'model.head.loss={loss!r}.')
+    run_cfg = copy.deepcopy(cfg)
+    run_cfg.model.head.loss.eps = eps
+    run_cfg.load_from = load_from
+    run_cfg.resume = False
+    run_cfg.work_dir = osp.join(work_dir, f'eps_{eps:.6g}')
+    stamp = time.strftime('%Y%m%d_%H%M%S')
+    run_cfg.experiment_name = f'eps_{eps:.6g}_{stamp}'
+    return run_cfg
+
+
+def run_one(cfg: Config, metric: str) -> Dict[str, float]:
+    """Train one stage-2 run; return the scalar metrics of its final
+    validation."""
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    scalars = {
+        key[len('val/'):]: buffer.current()
+        for key, buffer in runner.message_hub.log_scalars.items()
+        if key.startswith('val/')
+    }
+    if metric not in scalars:
+        raise KeyError(f'The validation run reported no {metric!r}; it '
+                       f'reported {sorted(scalars)}. Pass one with --metric.')
+    return scalars
+
+
+def sweep(cfg: Config, eps_values: List[float], load_from: str, work_dir: str,
+          metric: str) -> dict:
+    """Run stage 2 for every eps; return the table and the best eps (the
+    first maximum of ``metric``, i.e. the smallest such eps)."""
+    num_classes = cfg.model.head.num_classes
+    table = []
+    for eps in eps_values:
+        scalars = run_one(stage2_config(cfg, eps, load_from, work_dir), metric)
+        ratio = lort_target_ratio(eps, num_classes) if eps > 0 else None
+        table.append(dict(eps=eps, target_ratio=ratio, **scalars))
+    best = max(table, key=lambda row: row[metric])
+    return dict(
+        metric=metric,
+        best_eps=best['eps'],
+        best_target_ratio=best['target_ratio'],
+        table=table)
+
+
+def format_table(result: dict) -> str:
+    metric = result['metric']
+    lines = [f'{"eps":>10} | {"ratio":>10} | {metric:>26}']
+    for row in result['table']:
+        ratio = row['target_ratio']
+        ratio = f'{ratio:>10.4f}' if ratio is not None else f'{"-":>10}'
+        lines.append(f'{row["eps"]:>10.6g} | {ratio} | {row[metric]:>26.4f}')
+    return '\n'.join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict:
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    check_validation_split(cfg, args.config)
+    setup_cpu_distributed(cfg, args.launcher)
+    apply_checkpoint_trust(cfg)
+    work_dir = args.work_dir or osp.join(
+        './work_dirs',
+        'eps_sweep_' + osp.splitext(osp.basename(args.config))[0])
+    try:
+        result = sweep(cfg, eps_grid(cfg, args.eps, args.ratios),
+                       args.load_from, work_dir, args.metric)
+        if is_main_process():
+            print(f'LORT eps sweep on the validation split:\n'
+                  f'{format_table(result)}\n'
+                  f'Best eps by {args.metric}: {result["best_eps"]:.6g}; '
+                  'set model.head.loss.eps to it.')
+            if args.out:
+                mmengine.dump(result, args.out)
+    finally:
+        if torch_dist.is_available() and torch_dist.is_initialized():
+            torch_dist.destroy_process_group()
+    return result
+
+
+if __name__ == '__main__':
+    main()

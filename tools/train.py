@@ -1,0 +1,165 @@
+"""Train a model with MMPretrain's runner and mmlt's modules.
+
+Same interface as MMPretrain's ``tools/train.py``. Additionally, without a
+GPU a distributed launch uses the ``gloo`` backend and DDP without device
+ids, so ``tools/dist_train.sh CONFIG 2`` also runs on CPU.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+import torch.distributed as torch_dist  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.device import get_device  # noqa: E402
+from mmengine.registry import RUNNERS  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+import mmlt  # noqa: E402,F401  (compat patches and registries)
+from mmlt.utils import (apply_checkpoint_trust,  # noqa: E402
+                        setup_cpu_distributed)
+
+# Devices supported by mmengine's AmpOptimWrapper.
+AMP_DEVICES = ('cuda', 'npu', 'mlu', 'musa')
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Train a model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from this checkpoint; without a path, resume from the '
+        'latest checkpoint in the work directory')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        help='enable automatic-mixed-precision training (needs a GPU)')
+    parser.add_argument(
+        '--no-validate',
+        action='store_true',
+        help='skip evaluation during training')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the learning rate by the actual batch size divided by '
+        '`auto_scale_lr.base_batch_size` of the config')
+    parser.add_argument(
+        '--no-pin-memory',
+        action='store_true',
+        help='disable the pin_memory option of the dataloaders')
+    parser.add_argument(
+        '--no-persistent-workers',
+        action='store_true',
+        help='disable the persistent_workers option of the dataloaders')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, xxx=yyy format; lists as key="[a,b]" '
+        'or key=a,b, nested as key="[(a,b),(c,d)]" (quotes needed, no '
+        'white space)')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local-rank, older versions
+    # --local_rank; torchrun sets the LOCAL_RANK environment variable.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    if args.amp and get_device() not in AMP_DEVICES:
+        parser.error(
+            f'--amp needs one of the devices {AMP_DEVICES} (mmengine\'s '
+            f'AmpOptimWrapper), but this machine only has {get_device()!r}. '
+            'Drop --amp to train in float32.')
+    return args
+
+
+def set_default_dataloader_cfg(cfg, field, args):
+    """Fill MMPretrain's dataloader defaults into ``cfg[field]`` where the
+    config (after ``--cfg-options``) leaves them unset."""
+    if cfg.get(field) is None:
+        return
+    dataloader_cfg = cfg[field]
+    dataloader_cfg.setdefault('pin_memory', get_device() == 'cuda')
+    dataloader_cfg.setdefault('persistent_workers',
+                              dataloader_cfg.get('num_workers', 0) > 0)
+    dataloader_cfg.setdefault('collate_fn', dict(type='default_collate'))
+    if args.no_pin_memory:
+        dataloader_cfg.pin_memory = False
+    if args.no_persistent_workers:
+        dataloader_cfg.persistent_workers = False
+
+
+def merge_args(cfg, args):
+    """Merge command line arguments into the config."""
+    if args.no_validate:
+        cfg.val_cfg = None
+        cfg.val_dataloader = None
+        cfg.val_evaluator = None
+
+    cfg.launcher = args.launcher
+
+    # work_dir priority: CLI > config > ./work_dirs/CONFIG_NAME
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+    if args.amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+
+    if args.auto_scale_lr:
+        if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):
+            raise ValueError(
+                '--auto-scale-lr needs `auto_scale_lr = dict('
+                'base_batch_size=...)` in the config (the batch size the '
+                f'learning rate was tuned for); {args.config} has none.')
+        cfg.auto_scale_lr.enable = True
+
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    for field in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        set_default_dataloader_cfg(cfg, field, args)
+
+    setup_cpu_distributed(cfg, args.launcher)
+    apply_checkpoint_trust(cfg)
+    return cfg
+
+
+def main():
+    args = parse_args()
+    cfg = merge_args(Config.fromfile(args.config), args)
+    try:
+        if 'runner_type' not in cfg:
+            runner = Runner.from_cfg(cfg)
+        else:
+            runner = RUNNERS.build(cfg)
+        runner.train()
+    finally:
+        if torch_dist.is_available() and torch_dist.is_initialized():
+            torch_dist.destroy_process_group()
+
+
+if __name__ == '__main__':
+    main()
