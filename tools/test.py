@@ -23,8 +23,8 @@ from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import mmlt  # noqa: E402,F401  (compat patches and registries)
-from mmlt.utils import (apply_checkpoint_trust,  # noqa: E402
-                        setup_cpu_distributed)
+from mmlt.utils import apply_checkpoint_trust  # noqa: E402
+from mmlt.utils import setup_cpu_distributed  # noqa: E402
 
 
 def parse_args():
@@ -48,8 +48,7 @@ def parse_args():
         'or key=a,b, nested as key="[(a,b),(c,d)]" (quotes needed, no '
         'white space)')
     parser.add_argument(
-        '--show-dir',
-        help='directory where visualised predictions are saved')
+        '--show-dir', help='directory where visualised predictions are saved')
     parser.add_argument(
         '--no-pin-memory',
         action='store_true',

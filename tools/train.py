@@ -20,8 +20,8 @@ from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import mmlt  # noqa: E402,F401  (compat patches and registries)
-from mmlt.utils import (apply_checkpoint_trust,  # noqa: E402
-                        setup_cpu_distributed)
+from mmlt.utils import apply_checkpoint_trust  # noqa: E402
+from mmlt.utils import setup_cpu_distributed  # noqa: E402
 
 # Devices supported by mmengine's AmpOptimWrapper.
 AMP_DEVICES = ('cuda', 'npu', 'mlu', 'musa')

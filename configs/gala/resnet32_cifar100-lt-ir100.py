@@ -12,7 +12,7 @@
 #   --cfg-options model.head.loss.variant=released_code
 _base_ = [
     'mmpretrain::_base_/models/resnet34_cifar.py',
-    'mmpretrain::_base_/datasets/cifar100_bs16.py',
+    '../_base_/datasets/cifar100-lt.py',
     'mmpretrain::_base_/default_runtime.py',
 ]
 custom_imports = dict(imports=['mmlt'], allow_failed_imports=False)
@@ -39,61 +39,36 @@ model = dict(
 # shear 0.3k/9, translate (150/331)k/9 of the size, rotate 30k/9 degrees,
 # colour / contrast / sharpness / brightness factor 1 +- 0.9k/9, posterize
 # round(8 - 4k/9) bits, solarize threshold 256 - 256k/9.
+# yapf: disable
+translate = 150 / 331  # level 9
 cifar10_policy = [
-    [dict(type='Invert', prob=0.1),
-     dict(type='Contrast', magnitude=0.6, prob=0.2)],
-    [dict(type='Rotate', angle=30 / 9 * 2, prob=0.7),
-     dict(type='Translate', magnitude=150 / 331, prob=0.3,
-          direction='horizontal')],
-    [dict(type='Sharpness', magnitude=0.1, prob=0.8),
-     dict(type='Sharpness', magnitude=0.3, prob=0.9)],
-    [dict(type='Shear', magnitude=0.3 / 9 * 8, prob=0.5,
-          direction='vertical'),
-     dict(type='Translate', magnitude=150 / 331, prob=0.7,
-          direction='vertical')],
+    [dict(type='Invert', prob=0.1), dict(type='Contrast', magnitude=0.6, prob=0.2)],  # noqa: E501
+    [dict(type='Rotate', angle=30 / 9 * 2, prob=0.7), dict(type='Translate', magnitude=translate, prob=0.3, direction='horizontal')],  # noqa: E501
+    [dict(type='Sharpness', magnitude=0.1, prob=0.8), dict(type='Sharpness', magnitude=0.3, prob=0.9)],  # noqa: E501
+    [dict(type='Shear', magnitude=0.3 / 9 * 8, prob=0.5, direction='vertical'), dict(type='Translate', magnitude=translate, prob=0.7, direction='vertical')],  # noqa: E501
     [dict(type='AutoContrast', prob=0.5), dict(type='Equalize', prob=0.9)],
-    [dict(type='Shear', magnitude=0.3 / 9 * 7, prob=0.2,
-          direction='vertical'),
-     dict(type='Posterize', bits=5, prob=0.3)],
-    [dict(type='ColorTransform', magnitude=0.3, prob=0.4),
-     dict(type='Brightness', magnitude=0.7, prob=0.6)],
-    [dict(type='Sharpness', magnitude=0.9, prob=0.3),
-     dict(type='Brightness', magnitude=0.9, prob=0.7)],
+    [dict(type='Shear', magnitude=0.3 / 9 * 7, prob=0.2, direction='vertical'), dict(type='Posterize', bits=5, prob=0.3)],  # noqa: E501
+    [dict(type='ColorTransform', magnitude=0.3, prob=0.4), dict(type='Brightness', magnitude=0.7, prob=0.6)],  # noqa: E501
+    [dict(type='Sharpness', magnitude=0.9, prob=0.3), dict(type='Brightness', magnitude=0.9, prob=0.7)],  # noqa: E501
     [dict(type='Equalize', prob=0.6), dict(type='Equalize', prob=0.5)],
-    [dict(type='Contrast', magnitude=0.7, prob=0.6),
-     dict(type='Sharpness', magnitude=0.5, prob=0.6)],
-    [dict(type='ColorTransform', magnitude=0.7, prob=0.7),
-     dict(type='Translate', magnitude=150 / 331 / 9 * 8, prob=0.5,
-          direction='horizontal')],
+    [dict(type='Contrast', magnitude=0.7, prob=0.6), dict(type='Sharpness', magnitude=0.5, prob=0.6)],  # noqa: E501
+    [dict(type='ColorTransform', magnitude=0.7, prob=0.7), dict(type='Translate', magnitude=translate / 9 * 8, prob=0.5, direction='horizontal')],  # noqa: E501
     [dict(type='Equalize', prob=0.3), dict(type='AutoContrast', prob=0.4)],
-    [dict(type='Translate', magnitude=150 / 331 / 9 * 3, prob=0.4,
-          direction='vertical'),
-     dict(type='Sharpness', magnitude=0.6, prob=0.2)],
-    [dict(type='Brightness', magnitude=0.6, prob=0.9),
-     dict(type='ColorTransform', magnitude=0.8, prob=0.2)],
-    [dict(type='Solarize', thr=256 / 9 * 7, prob=0.5),
-     dict(type='Invert', prob=0.0)],
+    [dict(type='Translate', magnitude=translate / 9 * 3, prob=0.4, direction='vertical'), dict(type='Sharpness', magnitude=0.6, prob=0.2)],  # noqa: E501
+    [dict(type='Brightness', magnitude=0.6, prob=0.9), dict(type='ColorTransform', magnitude=0.8, prob=0.2)],  # noqa: E501
+    [dict(type='Solarize', thr=256 / 9 * 7, prob=0.5), dict(type='Invert', prob=0.0)],  # noqa: E501
     [dict(type='Equalize', prob=0.2), dict(type='AutoContrast', prob=0.6)],
     [dict(type='Equalize', prob=0.2), dict(type='Equalize', prob=0.8)],
-    [dict(type='ColorTransform', magnitude=0.9, prob=0.9),
-     dict(type='Equalize', prob=0.6)],
-    [dict(type='AutoContrast', prob=0.8),
-     dict(type='Solarize', thr=256 / 9, prob=0.2)],
-    [dict(type='Brightness', magnitude=0.3, prob=0.1),
-     dict(type='ColorTransform', magnitude=0.0, prob=0.7)],
-    [dict(type='Solarize', thr=256 / 9 * 4, prob=0.4),
-     dict(type='AutoContrast', prob=0.9)],
-    [dict(type='Translate', magnitude=150 / 331, prob=0.9,
-          direction='vertical'),
-     dict(type='Translate', magnitude=150 / 331, prob=0.7,
-          direction='vertical')],
-    [dict(type='AutoContrast', prob=0.9),
-     dict(type='Solarize', thr=256 / 9 * 6, prob=0.8)],
+    [dict(type='ColorTransform', magnitude=0.9, prob=0.9), dict(type='Equalize', prob=0.6)],  # noqa: E501
+    [dict(type='AutoContrast', prob=0.8), dict(type='Solarize', thr=256 / 9, prob=0.2)],  # noqa: E501
+    [dict(type='Brightness', magnitude=0.3, prob=0.1), dict(type='ColorTransform', magnitude=0.0, prob=0.7)],  # noqa: E501
+    [dict(type='Solarize', thr=256 / 9 * 4, prob=0.4), dict(type='AutoContrast', prob=0.9)],  # noqa: E501
+    [dict(type='Translate', magnitude=translate, prob=0.9, direction='vertical'), dict(type='Translate', magnitude=translate, prob=0.7, direction='vertical')],  # noqa: E501
+    [dict(type='AutoContrast', prob=0.9), dict(type='Solarize', thr=256 / 9 * 6, prob=0.8)],  # noqa: E501
     [dict(type='Equalize', prob=0.8), dict(type='Invert', prob=0.1)],
-    [dict(type='Translate', magnitude=150 / 331, prob=0.7,
-          direction='vertical'),
-     dict(type='AutoContrast', prob=0.9)],
+    [dict(type='Translate', magnitude=translate, prob=0.7, direction='vertical'), dict(type='AutoContrast', prob=0.9)],  # noqa: E501
 ]
+# yapf: enable
 train_pipeline = [
     dict(type='RandomCrop', crop_size=32, padding=4),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
@@ -112,7 +87,6 @@ train_dataloader = dict(
         pipeline=train_pipeline))
 # the balanced test split; CIFAR-100-LT has no validation split
 val_dataloader = dict(
-    batch_size=100,
     dataset=dict(type='CIFAR100LT', imbalance_factor=imbalance_factor))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='RebalancedAccuracy', topk=(1, 5), tau=tau)
@@ -128,9 +102,7 @@ param_scheduler = [
         begin=0,
         end=2,
         convert_to_iter_based=True),
-    dict(
-        type='CosineAnnealingLR', T_max=198, by_epoch=True, begin=2,
-        end=200),
+    dict(type='CosineAnnealingLR', T_max=198, by_epoch=True, begin=2, end=200),
 ]
 train_cfg = dict(by_epoch=True, max_epochs=200, val_interval=10)
 val_cfg = dict()

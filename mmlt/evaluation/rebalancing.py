@@ -12,9 +12,8 @@ from .metrics.rebalanced_accuracy import RebalancedAccuracy
 
 
 @torch.no_grad()
-def collect_logits(
-        model: torch.nn.Module,
-        dataloader: DataLoader) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
+def collect_logits(model: torch.nn.Module, dataloader: DataLoader
+                   ) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
     """Plain logits and labels of a whole split, gathered from all ranks.
 
     Every rank runs ``model.test_step`` on its part of ``dataloader``; the
@@ -51,10 +50,8 @@ def collect_logits(
     return logits, labels
 
 
-def tau_sweep(logits: torch.Tensor,
-              labels: torch.Tensor,
-              taus: Sequence[float],
-              train_class_counts: Sequence[int],
+def tau_sweep(logits: torch.Tensor, labels: torch.Tensor,
+              taus: Sequence[float], train_class_counts: Sequence[int],
               **metric_kwargs) -> List[Dict[str, float]]:
     """Transductive re-balancing metrics of one split for several ``tau``.
 
@@ -80,6 +77,7 @@ def tau_sweep(logits: torch.Tensor,
     for tau in taus:
         rebalanced = rebalance_probs(probs, mass, tau)
         rows.append(
-            dict(tau=float(tau),
-                 **metric.metrics_from_probs(rebalanced, gt_labels)))
+            dict(
+                tau=float(tau),
+                **metric.metrics_from_probs(rebalanced, gt_labels)))
     return rows

@@ -173,10 +173,11 @@ def load_from_local(filename: str, map_location=None) -> Any:
             filename, map_location=map_location, weights_only=weights_only))
 
 
-def load_from_http(filename: str,
-                   map_location=None,
-                   model_dir: Optional[str] = None,
-                   progress: bool = os.isatty(0)) -> Any:
+def load_from_http(
+    filename: str,
+    map_location=None,
+    model_dir: Optional[str] = None,
+    progress: bool = os.isatty(0)) -> Any:
     """Download (rank 0 first) and load a checkpoint from a URL.
 
     Args:

@@ -8,8 +8,8 @@ from mmpretrain.registry import DATASETS
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 LORT_CONFIGS = osp.join(REPO_ROOT, 'configs', 'lort')
-STAGE1_CONFIG = 'lort-stage1_resnet34-cifar_1xb64_cifar100lt-if100.py'
-STAGE2_CONFIG = 'lort-stage2_resnet34-cifar_1xb64_cifar100lt-if100.py'
+STAGE1_CONFIG = 'lort-stage1_resnet34_cifar100-lt-ir100.py'
+STAGE2_CONFIG = 'lort-stage2_resnet34_cifar100-lt-ir100.py'
 
 TRAIN_SIZES = (5, 2, 1)  # 8 images: one iteration of batch 8
 

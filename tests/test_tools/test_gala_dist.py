@@ -136,8 +136,9 @@ def single_test_metrics(single_run, tmp_path_factory):
                     tmp_path_factory.mktemp('gala_single_test'))[0]
 
 
-def test_dist_test_transductive_matches_single_process(
-        single_run, single_test_metrics, tmp_path):
+def test_dist_test_transductive_matches_single_process(single_run,
+                                                       single_test_metrics,
+                                                       tmp_path):
     dist = evaluate(single_run / 'epoch_2.pth', tmp_path, 2)
     assert dist[0] == dist[1]
     assert set(dist[0]) == set(single_test_metrics)
@@ -167,9 +168,8 @@ def test_stored_column_mass_matches_transductive(single_run,
     ])
     state = _load_checkpoint(str(stored_ckpt), map_location='cpu')
     assert int(state['state_dict']['head.column_mass_samples']) == 41
-    stored = evaluate(
-        stored_ckpt, tmp_path / 'stored', 1, '--cfg-options',
-        'test_evaluator.rebalance=stored')[0]
+    stored = evaluate(stored_ckpt, tmp_path / 'stored', 1, '--cfg-options',
+                      'test_evaluator.rebalance=stored')[0]
     for key, value in single_test_metrics.items():
         assert stored[key] == pytest.approx(value, abs=1e-9), key
 

@@ -106,7 +106,7 @@ def test_missing_stage1_checkpoint_is_an_error(toy):
     with pytest.raises(FileNotFoundError) as error:
         run_stage2(toy, 'unset', None)
     assert ('tools/train.py configs/lort/'
-            'lort-stage1_resnet34-cifar_1xb64_cifar100lt-if100.py'
+            'lort-stage1_resnet34_cifar100-lt-ir100.py'
             in str(error.value))
     missing = str(toy.dir / 'nowhere' / 'epoch_200.pth')
     with pytest.raises(FileNotFoundError, match='does not exist'):

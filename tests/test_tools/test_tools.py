@@ -51,8 +51,12 @@ def run(args, data_root, **env):
         f'{loader}.dataset.data_root={data_root}'
         for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')
     ]
-    full_env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
-                    PYTHON=sys.executable, **env)
+    full_env = dict(
+        os.environ,
+        OMP_NUM_THREADS='1',
+        MKL_NUM_THREADS='1',
+        PYTHON=sys.executable,
+        **env)
     full_env.pop('MMLT_TRUST_CHECKPOINTS', None)
     result = subprocess.run(
         args + ['--cfg-options'] + data_args,
@@ -66,9 +70,19 @@ def run(args, data_root, **env):
     return result.stdout
 
 
+def python_tool(script, *args):
+    """Command line of ``tools/<script> CONFIG args``."""
+    return [sys.executable, f'tools/{script}', CONFIG, *map(str, args)]
+
+
+def shell_tool(script, *args):
+    """Command line of ``tools/<script> CONFIG args``."""
+    return ['bash', f'tools/{script}', CONFIG, *map(str, args)]
+
+
 def train(work_dir, data_root, *extra):
-    return run([sys.executable, 'tools/train.py', CONFIG, '--work-dir',
-                str(work_dir), *extra], data_root)
+    return run(
+        python_tool('train.py', '--work-dir', work_dir, *extra), data_root)
 
 
 def load(path):
@@ -117,21 +131,24 @@ def test_train_single_process(two_epoch_run):
 
 def test_dist_train_and_test_match_single_process(tmp_path, data_root):
     work_dir = tmp_path / 'dist'
-    run(['bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir',
-         str(work_dir)], data_root, PORT=str(free_port()))
+    run(shell_tool('dist_train.sh', 2, '--work-dir', work_dir),
+        data_root,
+        PORT=str(free_port()))
     checkpoint_path = work_dir / 'epoch_2.pth'
     # 19 images split over 2 ranks (10 each after padding), batch 4.
     assert load(checkpoint_path)['meta']['iter'] == 2 * 3
 
     dist_metrics = tmp_path / 'dist_metrics.json'
-    run(['bash', 'tools/dist_test.sh', CONFIG, str(checkpoint_path), '2',
-         '--work-dir', str(tmp_path / 'dist_test'), '--out',
-         str(dist_metrics), '--out-item', 'metrics'],
-        data_root, PORT=str(free_port()))
+    run(shell_tool('dist_test.sh', checkpoint_path, 2, '--work-dir',
+                   tmp_path / 'dist_test', '--out', dist_metrics, '--out-item',
+                   'metrics'),
+        data_root,
+        PORT=str(free_port()))
     single_metrics = tmp_path / 'single_metrics.json'
-    run([sys.executable, 'tools/test.py', CONFIG, str(checkpoint_path),
-         '--work-dir', str(tmp_path / 'single_test'), '--out',
-         str(single_metrics), '--out-item', 'metrics'], data_root)
+    run(
+        python_tool('test.py', checkpoint_path, '--work-dir',
+                    tmp_path / 'single_test', '--out', single_metrics,
+                    '--out-item', 'metrics'), data_root)
 
     with open(dist_metrics) as f:
         dist = json.load(f)
@@ -179,8 +196,7 @@ def test_resume_auto_matches_uninterrupted_run(tmp_path, data_root,
 @pytest.mark.skipif(torch.cuda.is_available(), reason='tests the CPU path')
 def test_amp_without_gpu_is_refused(tmp_path):
     result = subprocess.run(
-        [sys.executable, 'tools/train.py', CONFIG, '--amp', '--work-dir',
-         str(tmp_path)],
+        python_tool('train.py', '--amp', '--work-dir', tmp_path),
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -43,8 +43,8 @@ class ToyDataset(Dataset):
         return 4
 
     def __getitem__(self, index):
-        return dict(inputs=torch.full((2, ), float(index)),
-                    targets=torch.zeros(2))
+        return dict(
+            inputs=torch.full((2, ), float(index)), targets=torch.zeros(2))
 
 
 class CustomObject:
@@ -72,8 +72,7 @@ def save_mmengine_checkpoint(work_dir):
             sampler=dict(type='DefaultSampler', shuffle=True),
             batch_size=2,
             num_workers=0),
-        optim_wrapper=dict(
-            optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
         param_scheduler=dict(type='MultiStepLR', milestones=[1]),
         train_cfg=dict(by_epoch=True, max_epochs=1),
         default_hooks=dict(checkpoint=dict(type='CheckpointHook')),
@@ -102,8 +101,9 @@ def test_mmengine_checkpoint_round_trips(tmp_path, monkeypatch):
     assert checkpoint['optimizer']['param_groups'] == \
         optimizer['param_groups']
     for key, state in optimizer['state'].items():
-        assert torch.equal(checkpoint['optimizer']['state'][key]
-                           ['momentum_buffer'], state['momentum_buffer'])
+        assert torch.equal(
+            checkpoint['optimizer']['state'][key]['momentum_buffer'],
+            state['momentum_buffer'])
     loss_buffer = checkpoint['message_hub']['log_scalars']['train/loss']
     assert isinstance(loss_buffer, HistoryBuffer)
     expected = runner.message_hub.get_scalar('train/loss')
@@ -127,8 +127,9 @@ def test_mmengine_checkpoint_round_trips(tmp_path, monkeypatch):
 def test_custom_object_is_refused_and_opt_in_loads(tmp_path, monkeypatch):
     monkeypatch.delenv(TRUST_ENV_VAR, raising=False)
     path = tmp_path / 'custom.pth'
-    torch.save(dict(state_dict=dict(w=torch.ones(2)),
-                    meta=dict(obj=CustomObject(3))), path)
+    torch.save(
+        dict(state_dict=dict(w=torch.ones(2)), meta=dict(obj=CustomObject(3))),
+        path)
 
     with pytest.raises(UntrustedCheckpointError) as info:
         _load_checkpoint(str(path), map_location='cpu')

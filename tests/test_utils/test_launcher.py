@@ -13,8 +13,10 @@ cpu_only = pytest.mark.skipif(
 
 @cpu_only
 def test_cpu_distributed_uses_gloo_and_ddp_without_device_ids():
-    cfg = Config(dict(env_cfg=dict(dist_cfg=dict(backend='nccl')),
-                      find_unused_parameters=True))
+    cfg = Config(
+        dict(
+            env_cfg=dict(dist_cfg=dict(backend='nccl')),
+            find_unused_parameters=True))
     assert setup_cpu_distributed(cfg, 'pytorch')
     assert cfg.env_cfg.dist_cfg.backend == 'gloo'
     assert cfg.model_wrapper_cfg.to_dict() == dict(
@@ -26,10 +28,11 @@ def test_cpu_distributed_uses_gloo_and_ddp_without_device_ids():
 
 @cpu_only
 def test_cpu_distributed_keeps_user_settings():
-    cfg = Config(dict(
-        env_cfg=dict(dist_cfg=dict(backend='mpi', timeout=60)),
-        model_wrapper_cfg=dict(
-            type='MMDistributedDataParallel', broadcast_buffers=True)))
+    cfg = Config(
+        dict(
+            env_cfg=dict(dist_cfg=dict(backend='mpi', timeout=60)),
+            model_wrapper_cfg=dict(
+                type='MMDistributedDataParallel', broadcast_buffers=True)))
     setup_cpu_distributed(cfg, 'slurm')
     assert cfg.env_cfg.dist_cfg.to_dict() == dict(backend='mpi', timeout=60)
     assert cfg.model_wrapper_cfg.broadcast_buffers is True

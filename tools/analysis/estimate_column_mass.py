@@ -33,8 +33,8 @@ import mmlt  # noqa: E402,F401  (compat patches and registries)
 from mmlt.evaluation.rebalancing import collect_logits  # noqa: E402
 from mmlt.models.heads import RebalancedLinearClsHead  # noqa: E402
 from mmlt.models.heads.rebalanced_linear_head import column_mass  # noqa
-from mmlt.utils import (apply_checkpoint_trust,  # noqa: E402
-                        setup_cpu_distributed)
+from mmlt.utils import apply_checkpoint_trust  # noqa: E402
+from mmlt.utils import setup_cpu_distributed  # noqa: E402
 
 
 def parse_args():
@@ -51,8 +51,7 @@ def parse_args():
         'or test_dataloader (test only to reproduce transductive figures)')
     parser.add_argument(
         '--out', required=True, help='path of the output checkpoint')
-    parser.add_argument(
-        '--work-dir', help='the directory to save the logs')
+    parser.add_argument('--work-dir', help='the directory to save the logs')
     parser.add_argument(
         '--cfg-options',
         nargs='+',

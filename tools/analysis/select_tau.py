@@ -30,8 +30,8 @@ from mmengine.runner import Runner  # noqa: E402
 
 import mmlt  # noqa: E402,F401  (compat patches and registries)
 from mmlt.evaluation.rebalancing import collect_logits, tau_sweep  # noqa
-from mmlt.utils import (apply_checkpoint_trust,  # noqa: E402
-                        setup_cpu_distributed)
+from mmlt.utils import apply_checkpoint_trust  # noqa: E402
+from mmlt.utils import setup_cpu_distributed  # noqa: E402
 
 DEFAULT_TAUS = [round(0.1 * i, 1) for i in range(21)]  # 0.0, 0.1, ..., 2.0
 COLUMNS = ('top1', 'mean_class_acc', 'many', 'medium', 'few', 'ece')
@@ -54,8 +54,7 @@ def parse_args():
         default='mean_class_acc',
         help='the figure to maximise (ties go to the smaller tau)')
     parser.add_argument('--out', help='write the table and choice as JSON')
-    parser.add_argument(
-        '--work-dir', help='the directory to save the logs')
+    parser.add_argument('--work-dir', help='the directory to save the logs')
     parser.add_argument(
         '--cfg-options',
         nargs='+',

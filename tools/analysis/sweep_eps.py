@@ -13,8 +13,8 @@ with different numbers of classes.
 Example::
 
     python tools/analysis/sweep_eps.py \\
-        configs/lort/lort-stage2_resnext50_1xb512_imagenet-lt.py \\
-        --load-from work_dirs/lort-stage1_resnext50/epoch_100.pth \\
+        configs/lort/lort-stage2_resnext50_imagenet-lt.py \\
+        --load-from work_dirs/stage1/epoch_100.pth \\
         --ratios 1.5 2 3 5 10 --out work_dirs/eps_sweep.json
 """
 import argparse

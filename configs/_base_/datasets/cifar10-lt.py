@@ -8,11 +8,9 @@ _base_ = ['mmpretrain::_base_/datasets/cifar10_bs16.py']
 custom_imports = dict(imports=['mmlt'], allow_failed_imports=False)
 
 train_dataloader = dict(
-    batch_size=128,
-    dataset=dict(type='CIFAR10LT', imbalance_factor=100))
+    batch_size=128, dataset=dict(type='CIFAR10LT', imbalance_factor=100))
 val_dataloader = dict(
-    batch_size=128,
-    dataset=dict(type='CIFAR10LT', imbalance_factor=100))
+    batch_size=128, dataset=dict(type='CIFAR10LT', imbalance_factor=100))
 test_dataloader = val_dataloader
 
 val_evaluator = dict(type='LongTailAccuracy', topk=(1, ))

@@ -14,8 +14,7 @@ train_dataloader = dict(
         split='train'))
 val_dataloader = dict(
     dataset=dict(
-        type='INaturalist2018', data_root='data/inaturalist2018',
-        split='val'))
+        type='INaturalist2018', data_root='data/inaturalist2018', split='val'))
 test_dataloader = val_dataloader
 
 val_evaluator = dict(type='LongTailAccuracy', topk=(1, 5))

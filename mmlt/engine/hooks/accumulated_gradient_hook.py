@@ -59,9 +59,8 @@ class AccumulatedGradientHook(Hook):
         if interval < 1:
             raise ValueError(f'interval must be >= 1, got {interval}.')
         if low_shot_thr > many_shot_thr:
-            raise ValueError(
-                f'low_shot_thr ({low_shot_thr}) must not exceed '
-                f'many_shot_thr ({many_shot_thr}).')
+            raise ValueError(f'low_shot_thr ({low_shot_thr}) must not exceed '
+                             f'many_shot_thr ({many_shot_thr}).')
         self.interval = interval
         self.train_class_counts = train_class_counts
         self.many_shot_thr = many_shot_thr
@@ -128,8 +127,8 @@ class AccumulatedGradientHook(Hook):
         """
         received = loss.negative_received.cpu()
         valid = received > 0
-        ratio = loss.theta.cpu() / received.where(valid, torch.ones_like(
-            received))
+        ratio = loss.theta.cpu() / received.where(valid,
+                                                  torch.ones_like(received))
         out = {}
         for group, in_group in self.groups.items():
             selected = ratio[in_group & valid]

@@ -1,4 +1,4 @@
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Sequence
 
 import numpy as np
 import torch
@@ -67,10 +67,9 @@ class RebalancedAccuracy(LongTailAccuracy):
         """
         for sample in data_samples:
             if 'pred_logits' not in sample:
-                raise KeyError(
-                    'RebalancedAccuracy needs the plain logits in '
-                    '`pred_logits`; use `LogitsLinearClsHead` or '
-                    '`RebalancedLinearClsHead` as the head.')
+                raise KeyError('RebalancedAccuracy needs the plain logits in '
+                               '`pred_logits`; use `LogitsLinearClsHead` or '
+                               '`RebalancedLinearClsHead` as the head.')
             label = torch.as_tensor(sample['gt_label'])
             if label.numel() != 1:
                 raise ValueError(
@@ -157,8 +156,7 @@ class RebalancedAccuracy(LongTailAccuracy):
                                            100)
         return metrics
 
-    def _train_class_counts(self) -> Optional[Union[Sequence[int],
-                                                     np.ndarray]]:
+    def _train_class_counts(self) -> Sequence[int]:
         counts = self.train_class_counts
         if counts is None:
             counts = (self.dataset_meta or {}).get('train_class_counts')

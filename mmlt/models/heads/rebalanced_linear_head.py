@@ -40,10 +40,9 @@ def rebalance_probs(probs: torch.Tensor, mass: torch.Tensor,
         torch.Tensor: Re-balanced probabilities, shape (N, C), float64.
     """
     if mass.dim() != 1 or probs.dim() != 2 or probs.size(1) != mass.numel():
-        raise ValueError(
-            f'rebalance_probs got probabilities of shape '
-            f'{tuple(probs.shape)} and column masses of shape '
-            f'{tuple(mass.shape)}; expected (N, C) and (C, ).')
+        raise ValueError(f'rebalance_probs got probabilities of shape '
+                         f'{tuple(probs.shape)} and column masses of shape '
+                         f'{tuple(mass.shape)}; expected (N, C) and (C, ).')
     mass = mass.to(device=probs.device, dtype=torch.float64)
     if not bool(torch.isfinite(mass).all() and (mass > 0).all()):
         raise ValueError('Column masses must be finite and positive, got '
@@ -125,10 +124,9 @@ class RebalancedLinearClsHead(LogitsLinearClsHead):
         self.column_mass.copy_(mass)
         self.column_mass_samples.fill_(num_samples)
 
-    def _get_predictions(
-            self, cls_score: torch.Tensor,
-            data_samples: Optional[List[Optional[DataSample]]]
-    ) -> List[DataSample]:
+    def _get_predictions(self, cls_score: torch.Tensor,
+                         data_samples: Optional[List[Optional[DataSample]]]
+                         ) -> List[DataSample]:
         if not self.has_column_mass:
             return super()._get_predictions(cls_score, data_samples)
         probs = F.softmax(cls_score.detach().to(torch.float64), dim=1)

@@ -79,9 +79,11 @@ class GALALoss(nn.Module):
     Args:
         num_classes (int): Number of classes C.
         lambda1 (float): Weight :math:`\lambda_1` of the positive-gradient
-            term. Defaults to 1.0 (the authors used 1.2 on CIFAR-100-LT IF 100).
+            term. Defaults to 1.0 (1.2 in the authors' CIFAR-100-LT IF 100
+            setting).
         lambda2 (float): Weight :math:`\lambda_2` of the negative-gradient
-            term. Defaults to 1.0 (the authors used 0.9 on CIFAR-100-LT IF 100).
+            term. Defaults to 1.0 (0.9 in the authors' CIFAR-100-LT IF 100
+            setting).
         eps (float): Added inside the logarithms. Defaults to 1e-3, as in the
             authors' code.
         momentum (float, optional): If given, the statistics are an
@@ -132,8 +134,8 @@ class GALALoss(nn.Module):
         self.sync_by_hook = False
 
         for name in ('theta', 'phi', 'negative_received'):
-            self.register_buffer(
-                name, torch.zeros(num_classes, dtype=torch.float64))
+            self.register_buffer(name,
+                                 torch.zeros(num_classes, dtype=torch.float64))
         # (3, C) increments of theta, phi and negative_received not yet
         # committed; not a buffer, so DDP's buffer broadcast and checkpoints
         # never touch it.
@@ -169,8 +171,7 @@ class GALALoss(nn.Module):
                              f'"mean" or "sum", got {reduction_override!r}.')
         reduction = reduction_override or self.reduction
         label = self._check_inputs(cls_score, label)
-        if (self.training and not self.sync_by_hook
-                and get_world_size() > 1):
+        if self.training and not self.sync_by_hook and get_world_size() > 1:
             raise RuntimeError(
                 'GALALoss in distributed training needs '
                 '`custom_hooks=[dict(type="AccumulatedGradientHook")]` to sum '
@@ -237,8 +238,8 @@ class GALALoss(nn.Module):
                 f'GALALoss.commit expects increments of shape (3, '
                 f'{self.num_classes}), got {tuple(increments.shape)}.')
         increments = increments.to(self.theta)
-        for stat, increment in zip(
-            (self.theta, self.phi, self.negative_received), increments):
+        stats = (self.theta, self.phi, self.negative_received)
+        for stat, increment in zip(stats, increments):
             if self.momentum is None:
                 stat.add_(increment)
             else:

@@ -67,8 +67,7 @@ def test_commit_happens_in_after_train_iter():
 def test_logs_ratio_by_shot_group():
     loss = GALALoss(6)
     loss.theta.copy_(torch.tensor([6.0, 4.0, 3.0, 1.0, 1.0, 0.5]))
-    loss.negative_received.copy_(
-        torch.tensor([2.0, 4.0, 6.0, 2.0, 4.0, 0.0]))
+    loss.negative_received.copy_(torch.tensor([2.0, 4.0, 6.0, 2.0, 4.0, 0.0]))
     hook = AccumulatedGradientHook(interval=2)
     runner = make_runner(Wrapper(loss), 'gala_hook_log', it=1)
     hook.before_train(runner)
@@ -98,8 +97,9 @@ def test_class_counts_fallback_and_errors():
     hook.before_train(runner)
     assert hook.groups['few'].tolist() == [True] * 4
 
-    with pytest.raises(ValueError, match='6 classes but GALALoss has '
-                       'num_classes=5'):
+    with pytest.raises(
+            ValueError, match='6 classes but GALALoss has '
+            'num_classes=5'):
         hook.before_train(make_runner(Wrapper(GALALoss(5)), 'gala_bad'))
     with pytest.raises(RuntimeError, match='found no GALALoss'):
         hook.before_train(make_runner(nn.Linear(2, 2), 'gala_none'))
@@ -132,8 +132,10 @@ def _worker(rank, world_size, port, out_dir):
             loss(logits[half], labels[half])
             hook.after_train_iter(runner, it)
         torch.save(
-            dict(theta=loss.theta, phi=loss.phi,
-                 received=loss.negative_received),
+            dict(
+                theta=loss.theta,
+                phi=loss.phi,
+                received=loss.negative_received),
             os.path.join(out_dir, f'rank{rank}.pth'))
     finally:
         torch_dist.destroy_process_group()
@@ -153,9 +155,9 @@ def test_statistics_are_summed_over_ranks(tmp_path):
     single = GALALoss(5, 1.2, 0.9).train()
     for logits, labels in batches:
         single(logits, labels)
-    torch.testing.assert_close(ranks[0]['theta'], single.theta, rtol=1e-12,
-                               atol=1e-12)
-    torch.testing.assert_close(ranks[0]['phi'], single.phi, rtol=1e-12,
-                               atol=1e-12)
-    torch.testing.assert_close(ranks[0]['received'], single.negative_received,
-                               rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        ranks[0]['theta'], single.theta, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        ranks[0]['phi'], single.phi, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        ranks[0]['received'], single.negative_received, rtol=1e-12, atol=1e-12)

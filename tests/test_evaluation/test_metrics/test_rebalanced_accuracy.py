@@ -88,15 +88,16 @@ def test_stored_equals_transductive_on_the_same_split():
     with torch.no_grad():
         logits = head((feats, ))
     plain = [
-        s.to_dict() for s in head.predict(
-            (feats, ), [DataSample().set_gt_label(int(y)) for y in labels])
+        s.to_dict() for s in head.predict((
+            feats, ), [DataSample().set_gt_label(int(y)) for y in labels])
     ]
     head.set_column_mass(
         column_mass(torch.softmax(logits.double(), dim=1)), len(feats))
     stored_samples = []
     for start in range(0, 45, 8):  # the head re-balances batch by batch
-        batch = [DataSample().set_gt_label(int(y)) for y in labels[start:
-                                                                  start + 8]]
+        batch = [
+            DataSample().set_gt_label(int(y)) for y in labels[start:start + 8]
+        ]
         stored_samples += [
             s.to_dict()
             for s in head.predict((feats[start:start + 8], ), batch)

@@ -37,8 +37,7 @@ def test_rebalance_probs_matches_reference(tau):
     out = rebalance_probs(probs, mass, tau)
     assert out.dtype == torch.float64
     np.testing.assert_allclose(
-        out.numpy(), reference_rebalance(probs, mass.numpy(), tau),
-        rtol=1e-12)
+        out.numpy(), reference_rebalance(probs, mass.numpy(), tau), rtol=1e-12)
 
 
 def test_rebalancing_flips_a_head_biased_prediction():
@@ -86,8 +85,8 @@ def test_stored_column_mass_rebalances_predictions(tau):
     assert head.has_column_mass
     expected = reference_rebalance(probs, mass.numpy(), tau)
     for i, prediction in enumerate(head.predict((feats, ))):
-        np.testing.assert_allclose(prediction.pred_score.numpy(), expected[i],
-                                   rtol=1e-12)
+        np.testing.assert_allclose(
+            prediction.pred_score.numpy(), expected[i], rtol=1e-12)
         assert prediction.pred_label.item() == expected[i].argmax()
         torch.testing.assert_close(prediction.pred_logits, logits[i])
         assert prediction.rebalance_tau == tau

@@ -40,8 +40,9 @@ def reference_loss(z, labels, theta, phi, lambda1, lambda2, variant='paper'):
             elif j == k:
                 shift = 0.0
             else:
-                shift = (lambda1 * math.log(theta[j] + EPS) -
-                         lambda2 * math.log(phi[k] + EPS))
+                shift = (
+                    lambda1 * math.log(theta[j] + EPS) -
+                    lambda2 * math.log(phi[k] + EPS))
             row.append(z[i, j] + shift)
         row = torch.stack(row)
         total = total - row[k] + torch.logsumexp(row, dim=0)
@@ -135,11 +136,13 @@ def test_statistics_match_hand_accumulation(variant):
             expected.item(), rel=1e-6)
         stats = reference_step(logits.tolist(), labels.tolist(), stats,
                                lambda1, lambda2, variant)
-    for buffer, expected in zip(
-        (loss.theta, loss.phi, loss.negative_received), stats):
+    for buffer, expected in zip((loss.theta, loss.phi, loss.negative_received),
+                                stats):
         assert buffer.dtype == torch.float64
         torch.testing.assert_close(
-            buffer, torch.tensor(expected, dtype=torch.float64), rtol=1e-6,
+            buffer,
+            torch.tensor(expected, dtype=torch.float64),
+            rtol=1e-6,
             atol=1e-9)
     # hard-label softmax CE: the negative gradient a class produces equals
     # its positive gradient, so phi == theta
@@ -148,15 +151,17 @@ def test_statistics_match_hand_accumulation(variant):
 
 def test_variants_coincide_when_lambdas_are_equal():
     torch.manual_seed(2)
-    losses = [GALALoss(5, 1.3, 1.3, variant=v).train()
-              for v in ('paper', 'released_code')]
+    losses = [
+        GALALoss(5, 1.3, 1.3, variant=v).train()
+        for v in ('paper', 'released_code')
+    ]
     for _ in range(3):
         logits = torch.randn(8, 5)
         labels = torch.randint(0, 5, (8, ))
         a, b = (loss(logits, labels) for loss in losses)
         assert a.item() == pytest.approx(b.item(), rel=1e-5)
-    torch.testing.assert_close(losses[0].theta, losses[1].theta, rtol=1e-6,
-                               atol=1e-9)
+    torch.testing.assert_close(
+        losses[0].theta, losses[1].theta, rtol=1e-6, atol=1e-9)
 
 
 def test_statistics_ignore_reduction_and_weights():
@@ -177,8 +182,9 @@ def test_weight_avg_factor_and_loss_weight():
     labels = torch.tensor([0, 1, 2, 1, 0])
     weight = torch.rand(5)
     per_sample = GALALoss(3).eval()(logits, labels, reduction_override='none')
-    value = GALALoss(3, loss_weight=2.0).eval()(
-        logits, labels, weight=weight, avg_factor=4.0)
+    value = GALALoss(
+        3, loss_weight=2.0).eval()(
+            logits, labels, weight=weight, avg_factor=4.0)
     assert value.item() == pytest.approx(
         2.0 * (per_sample * weight).sum().item() / 4.0, rel=1e-6)
 
@@ -230,8 +236,8 @@ def test_state_dict_carries_statistics():
     restored.load_state_dict(state)
     logits = torch.randn(3, 4)
     labels = torch.tensor([0, 3, 1])
-    assert torch.equal(
-        loss.eval()(logits, labels), restored.eval()(logits, labels))
+    assert torch.equal(loss.eval()(logits, labels),
+                       restored.eval()(logits, labels))
 
 
 def test_autocast_keeps_float32_loss_and_float64_statistics():

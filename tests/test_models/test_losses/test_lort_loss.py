@@ -194,3 +194,18 @@ def test_target_ratio_and_eps_from_ratio():
         lort_target_ratio(0.0, 100)
     with pytest.raises(ValueError, match='num_classes'):
         lort_eps_from_ratio(2.0, 1)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_under_cuda_autocast_fp16():
+    torch.manual_seed(6)
+    fc = torch.nn.Linear(64, 100).cuda()
+    feats = torch.randn(32, 64, device='cuda') * 300
+    labels = torch.randint(0, 100, (32, ), device='cuda')
+    with torch.autocast('cuda', dtype=torch.float16):
+        logits = fc(feats)
+        loss = LORTLoss(eps=0.98)(logits, labels)
+    assert logits.dtype == torch.float16
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    expected = retargeted_ce(logits.detach(), labels, 0.98).mean()
+    torch.testing.assert_close(loss.double(), expected, rtol=1e-5, atol=0)

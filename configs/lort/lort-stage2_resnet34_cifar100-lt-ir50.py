@@ -1,5 +1,6 @@
-# LORT stage 2 on CIFAR-100-LT (IF 50), eps 0.98; see the IF 100 config.
-_base_ = ['./lort-stage2_resnet34-cifar_1xb64_cifar100lt-if100.py']
+# LORT stage 2 on CIFAR-100-LT (imbalance ratio 50), eps 0.98; see the
+# ratio-100 config.
+_base_ = ['./lort-stage2_resnet34_cifar100-lt-ir100.py']
 
 train_dataloader = dict(dataset=dict(imbalance_factor=50))
 val_dataloader = dict(dataset=dict(imbalance_factor=50))
@@ -8,6 +9,5 @@ custom_hooks = [
     dict(
         type='ClassifierRetrainingHook',
         reinit_head=False,
-        stage1_config='configs/lort/'
-        'lort-stage1_resnet34-cifar_1xb64_cifar100lt-if50.py')
+        stage1_config='configs/lort/lort-stage1_resnet34_cifar100-lt-ir50.py')
 ]

@@ -3,7 +3,7 @@
 # (momentum 0.9, no weight decay, 20 epochs, cosine), its lr 5e-4 at batch
 # 64 scaled linearly to batch 256. Needs the stage-1 checkpoint:
 # `--cfg-options load_from=...` (see configs/lort/README.md).
-_base_ = ['./lort-stage1_resnext50-32x4d_8xb32_imagenet-lt.py']
+_base_ = ['./lort-stage1_resnext50_imagenet-lt.py']
 
 # eps is not published for ImageNet-LT. 0.998 keeps the true-to-other target
 # ratio of CIFAR-100's eps 0.98 (r = 3.04; eps = K / (K + r - 1), K = 1000).
@@ -19,8 +19,7 @@ custom_hooks = [
     dict(
         type='ClassifierRetrainingHook',
         reinit_head=False,
-        stage1_config='configs/lort/'
-        'lort-stage1_resnext50-32x4d_8xb32_imagenet-lt.py')
+        stage1_config='configs/lort/lort-stage1_resnext50_imagenet-lt.py')
 ]
 
 optim_wrapper = dict(

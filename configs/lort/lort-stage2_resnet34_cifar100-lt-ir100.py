@@ -1,8 +1,9 @@
-# LORT stage 2 on CIFAR-100-LT (IF 100): freeze the stage-1 backbone and neck
-# and re-train only the classifier with the LORT loss (eps 0.98); SGD lr
-# 5e-4, momentum 0.9, no weight decay, 20 epochs, cosine. Needs the stage-1
-# checkpoint: `--cfg-options load_from=...` (see configs/lort/README.md).
-_base_ = ['./lort-stage1_resnet34-cifar_1xb64_cifar100lt-if100.py']
+# LORT stage 2 on CIFAR-100-LT (imbalance ratio 100): freeze the stage-1
+# backbone and neck and re-train only the classifier with the LORT loss (eps
+# 0.98); SGD lr 5e-4, momentum 0.9, no weight decay, 20 epochs, cosine.
+# Needs the stage-1 checkpoint: `--cfg-options load_from=...` (see
+# configs/lort/README.md).
+_base_ = ['./lort-stage1_resnet34_cifar100-lt-ir100.py']
 
 model = dict(
     type='FrozenFeatureClassifier',
@@ -16,8 +17,7 @@ custom_hooks = [
     dict(
         type='ClassifierRetrainingHook',
         reinit_head=False,
-        stage1_config='configs/lort/'
-        'lort-stage1_resnet34-cifar_1xb64_cifar100lt-if100.py')
+        stage1_config='configs/lort/lort-stage1_resnet34_cifar100-lt-ir100.py')
 ]
 
 optim_wrapper = dict(

@@ -3,7 +3,7 @@
 # stage 2 (momentum 0.9, no weight decay, 20 epochs, cosine), its lr 5e-4 at
 # batch 64 scaled linearly to batch 256. Needs the stage-1 checkpoint:
 # `--cfg-options load_from=...` (see configs/lort/README.md).
-_base_ = ['./lort-stage1_resnet50_8xb32_inat18.py']
+_base_ = ['./lort-stage1_resnet50_inat2018.py']
 
 # eps is not published for iNaturalist and there is no validation split
 # separate from the test set to tune it on. 0.99975 keeps the true-to-other
@@ -20,7 +20,7 @@ custom_hooks = [
     dict(
         type='ClassifierRetrainingHook',
         reinit_head=False,
-        stage1_config='configs/lort/lort-stage1_resnet50_8xb32_inat18.py')
+        stage1_config='configs/lort/lort-stage1_resnet50_inat2018.py')
 ]
 
 optim_wrapper = dict(

@@ -1,10 +1,10 @@
 # LORT stage 1 on ImageNet-LT: ResNeXt-50 (32x4d) trained with plain
 # cross-entropy on MMPretrain's ImageNet recipe (SGD lr 0.1, momentum 0.9,
-# weight decay 1e-4, batch 256 = 8 x 32, 100 epochs, cosine; random resized
-# crop + flip). LORT does not publish its ImageNet-LT stage-1 settings.
+# weight decay 1e-4, batch 256 = 8 GPUs x 32, 100 epochs, cosine; random
+# resized crop + flip). LORT does not publish its ImageNet-LT stage-1 setting.
 _base_ = [
     'mmpretrain::_base_/models/resnext50_32x4d.py',
-    'mmpretrain::_base_/datasets/imagenet_bs32.py',
+    '../_base_/datasets/imagenet-lt.py',
     'mmpretrain::_base_/schedules/imagenet_bs256_coslr.py',
     'mmpretrain::_base_/default_runtime.py',
 ]
@@ -12,9 +12,7 @@ custom_imports = dict(imports=['mmlt'], allow_failed_imports=False)
 
 model = dict(head=dict(type='LogitsLinearClsHead'))
 
-train_dataloader = dict(dataset=dict(type='ImageNetLT', split='train'))
-val_dataloader = dict(dataset=dict(type='ImageNetLT', split='val'))
-test_dataloader = dict(dataset=dict(type='ImageNetLT', split='test'))
+train_dataloader = dict(batch_size=32)
 val_evaluator = [
     dict(type='LongTailAccuracy', topk=(1, 5)),
     dict(type='LogitsStatistics'),

@@ -1,26 +1,19 @@
 # LORT stage 1 on iNaturalist 2018: ResNet-50 trained with plain
 # cross-entropy on MMPretrain's ImageNet recipe (SGD lr 0.1, momentum 0.9,
-# weight decay 1e-4, batch 256 = 8 x 32, 100 epochs, cosine; random resized
-# crop + flip). LORT does not publish its iNaturalist stage-1 settings.
+# weight decay 1e-4, batch 256 = 8 GPUs x 32, 100 epochs, cosine; random
+# resized crop + flip). LORT does not publish its iNaturalist stage-1
+# setting. The val split is the test set; there is no other validation split.
 _base_ = [
     'mmpretrain::_base_/models/resnet50.py',
-    'mmpretrain::_base_/datasets/imagenet_bs32.py',
+    '../_base_/datasets/inaturalist2018.py',
     'mmpretrain::_base_/schedules/imagenet_bs256_coslr.py',
     'mmpretrain::_base_/default_runtime.py',
 ]
 custom_imports = dict(imports=['mmlt'], allow_failed_imports=False)
 
 model = dict(head=dict(type='LogitsLinearClsHead', num_classes=8142))
-data_preprocessor = dict(num_classes=8142)
 
-data_root = 'data/inaturalist2018'
-train_dataloader = dict(
-    dataset=dict(type='INaturalist2018', data_root=data_root, split='train'))
-# The iNaturalist 2018 val split is the test set of the long-tail protocol;
-# there is no separate validation split (see configs/lort/README.md).
-val_dataloader = dict(
-    dataset=dict(type='INaturalist2018', data_root=data_root, split='val'))
-test_dataloader = val_dataloader
+train_dataloader = dict(batch_size=32)
 val_evaluator = [
     dict(type='LongTailAccuracy', topk=(1, 5)),
     dict(type='LogitsStatistics'),

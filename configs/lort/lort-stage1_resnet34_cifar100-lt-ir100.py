@@ -1,11 +1,11 @@
-# LORT stage 1 on CIFAR-100-LT (IF 100): learn the representation with plain
-# cross-entropy and strong weight decay (the paper's CIFAR recipe: ResNet-34
-# CIFAR variant, SGD lr 0.01, momentum 0.9, weight decay 5e-3, batch 64,
-# 200 epochs, cosine; random crop + flip). Stage 2 re-trains the classifier:
-# lort-stage2_resnet34-cifar_1xb64_cifar100lt-if100.py.
+# LORT stage 1 on CIFAR-100-LT (imbalance ratio 100): learn the
+# representation with plain cross-entropy and strong weight decay (the
+# paper's CIFAR recipe: ResNet-34 CIFAR variant, SGD lr 0.01, momentum 0.9,
+# weight decay 5e-3, batch 64, 200 epochs, cosine; random crop + flip).
+# Stage 2 re-trains the classifier: lort-stage2_resnet34_cifar100-lt-ir100.py.
 _base_ = [
     'mmpretrain::_base_/models/resnet34_cifar.py',
-    'mmpretrain::_base_/datasets/cifar100_bs16.py',
+    '../_base_/datasets/cifar100-lt.py',
     'mmpretrain::_base_/default_runtime.py',
 ]
 custom_imports = dict(imports=['mmlt'], allow_failed_imports=False)
@@ -13,13 +13,7 @@ custom_imports = dict(imports=['mmlt'], allow_failed_imports=False)
 # LogitsLinearClsHead also passes the raw logits to LogitsStatistics.
 model = dict(head=dict(type='LogitsLinearClsHead', num_classes=100))
 
-train_dataloader = dict(
-    batch_size=64, dataset=dict(type='CIFAR100LT', imbalance_factor=100))
-# CIFAR has no validation split: `val` is the balanced test split, used for
-# monitoring only (nothing is selected on it; the last epoch is reported).
-val_dataloader = dict(
-    batch_size=100, dataset=dict(type='CIFAR100LT', imbalance_factor=100))
-test_dataloader = val_dataloader
+train_dataloader = dict(batch_size=64)
 val_evaluator = [
     dict(type='LongTailAccuracy', topk=(1, 5)),
     dict(type='LogitsStatistics'),
