@@ -3,7 +3,12 @@ relative to plain cross-entropy.
 
 Three measurements, each a ratio taken in one process with the variants
 interleaved (every repetition times each variant once, in a rotating order,
-so drift hits all of them alike); figures are medians over repetitions:
+so drift hits all of them alike); figures are medians over repetitions of
+the per-repetition ratios. On the CPU the primary clock is the process CPU
+time (time slices lost to other processes on a shared machine do not count;
+with one thread it equals the elapsed time of an idle machine), the
+elapsed-time ratio is reported next to it; on CUDA it is elapsed time after
+``torch.cuda.synchronize()``:
 
 1. loss alone, forward + backward on (B, C) logits: GALALoss, LORTLoss,
    LogitAdjustLoss, BalancedSoftmaxLoss and LDAMLoss (DRW on, scale 30,
@@ -154,18 +159,21 @@ def time_interleaved(variants: Dict[str, Callable[[], object]],
                      repeats: int,
                      device: str,
                      inner: int = 1,
-                     warmup: int = 2) -> Dict[str, List[float]]:
-    """Seconds per call of each variant, ``repeats`` samples each.
+                     warmup: int = 2) -> Dict[str, Dict[str, List[float]]]:
+    """Seconds per call of each variant on both clocks: ``{name: {'wall':
+    [...], 'cpu': [...]}}``, ``repeats`` samples each.
 
     Each sample times a block of ``inner`` calls. Repetition ``r`` runs the
-    variants in the order rotated by ``r``.
+    variants in the order rotated by ``r``. ``cpu`` is the process CPU time,
+    which time slices lost to other processes on a shared machine do not
+    inflate.
     """
     names = list(variants)
     for name in names:
         for _ in range(warmup):
             variants[name]()
     synchronize(device)
-    samples = {name: [] for name in names}
+    samples = {name: dict(wall=[], cpu=[]) for name in names}
     gc.collect()
     gc.disable()
     try:
@@ -174,11 +182,14 @@ def time_interleaved(variants: Dict[str, Callable[[], object]],
             for name in names[shift:] + names[:shift]:
                 fn = variants[name]
                 synchronize(device)
-                start = time.perf_counter()
+                wall, cpu = time.perf_counter(), time.process_time()
                 for _ in range(inner):
                     fn()
                 synchronize(device)
-                samples[name].append((time.perf_counter() - start) / inner)
+                samples[name]['wall'].append(
+                    (time.perf_counter() - wall) / inner)
+                samples[name]['cpu'].append(
+                    (time.process_time() - cpu) / inner)
     finally:
         gc.enable()
     return samples
@@ -192,18 +203,36 @@ def median(values: Sequence[float]) -> float:
     return 0.5 * (ordered[mid - 1] + ordered[mid])
 
 
-def summarise(samples: Dict[str, List[float]], baseline: str) -> dict:
+def primary_clock(device: str) -> str:
+    """CPU time on the CPU (robust to a shared machine); wall time on CUDA,
+    where the host's CPU time does not measure the kernels."""
+    return 'cpu' if device == 'cpu' else 'wall'
+
+
+def summarise(samples: Dict[str, Dict[str, List[float]]], baseline: str,
+              clock: str) -> dict:
     """Median time of each variant and the median of its per-repetition
-    ratio to ``baseline`` (paired samples cancel slow drift)."""
+    ratio to ``baseline`` (paired samples cancel slow drift), on ``clock``;
+    plus the wall-clock median time and ratio."""
     out = {}
-    for name, times in samples.items():
-        ratios = [t / b for t, b in zip(times, samples[baseline])]
+    for name, clocks in samples.items():
+
+        def ratios(kind: str) -> List[float]:
+            return [
+                t / b if b > 0 else float('nan')
+                for t, b in zip(clocks[kind], samples[baseline][kind])
+            ]
+
+        primary = ratios(clock)
         out[name] = dict(
-            median_ms=1e3 * median(times),
-            ratio=median(ratios),
-            ratio_min=min(ratios),
-            ratio_max=max(ratios),
-            repeats=len(times))
+            clock=clock,
+            median_ms=1e3 * median(clocks[clock]),
+            ratio=median(primary),
+            ratio_min=min(primary),
+            ratio_max=max(primary),
+            wall_median_ms=1e3 * median(clocks['wall']),
+            wall_ratio=median(ratios('wall')),
+            repeats=len(primary))
     return out
 
 
@@ -435,10 +464,11 @@ def estimate_test_epoch_s(num_images: int, num_classes: int, device: str,
         dict(forward=forward),
         settings['test_repeats'],
         device,
-        warmup=1)['forward']
+        warmup=1)['forward'][primary_clock(device)]
     per_image = median(samples) / batch
     return dict(
         model='ResNet-50 + LinearClsHead',
+        clock=primary_clock(device),
         image_size=size,
         batch=batch,
         per_image_ms=1e3 * per_image,
@@ -577,6 +607,7 @@ def evaluate_targets(report: dict) -> List[dict]:
                     device=device,
                     measured=worst['ratio'],
                     at=f"B={worst['batch']} C={worst['classes']}",
+                    clock=worst['clock'],
                     threshold=LOSS_TARGET,
                     met=worst['ratio'] <= LOSS_TARGET))
         for row in report['train_iteration']:
@@ -588,6 +619,7 @@ def evaluate_targets(report: dict) -> List[dict]:
                         device=device,
                         measured=row['ratio'],
                         at=f"B={row['batch']}",
+                        clock=row['clock'],
                         threshold=TRAIN_ITER_TARGET,
                         met=row['ratio'] <= TRAIN_ITER_TARGET))
     rebalancing = report['rebalancing']
@@ -599,6 +631,7 @@ def evaluate_targets(report: dict) -> List[dict]:
                 device=device,
                 measured=share,
                 at='x'.join(map(str, rebalancing['shape'])),
+                clock=epoch['clock'],
                 threshold=REBALANCE_TARGET,
                 met=share < REBALANCE_TARGET))
     return targets
@@ -607,15 +640,20 @@ def evaluate_targets(report: dict) -> List[dict]:
 def format_table(report: dict) -> str:
     lines = []
     header = (f"{'section':<16}{'device':<7}{'size':<12}{'variant':<34}"
-              f"{'median ms':>11}{'ratio':>8}{'[min, max]':>16}"
-              f"{'peak MiB':>10}{'mem ratio':>10}")
+              f"{'clock':>6}{'median ms':>11}{'ratio':>8}{'[min, max]':>16}"
+              f"{'wall ratio':>11}{'peak MiB':>10}{'mem ratio':>10}")
     lines.append(header)
     lines.append('-' * len(header))
 
-    def fmt_mem(row):
-        peak = row.get('peak_mem_bytes')
-        ratio = row.get('peak_mem_ratio')
-        return (f"{peak / 2**20:>10.2f}" if peak is not None else
+    def timing(row: dict, digits: int) -> str:
+        spread = '[%.2f, %.2f]' % (row['ratio_min'], row['ratio_max'])
+        return (f"{row['variant']:<34}{row['clock']:>6}"
+                f"{row['median_ms']:>11.{digits}f}{row['ratio']:>8.3f}"
+                f"{spread:>16}{row['wall_ratio']:>11.3f}")
+
+    def memory(row: dict) -> str:
+        peak, ratio = row.get('peak_mem_bytes'), row.get('peak_mem_ratio')
+        return (f'{peak / 2**20:>10.2f}' if peak is not None else
                 f"{'-':>10}") + (f'{ratio:>10.2f}'
                                  if ratio is not None else f"{'-':>10}")
 
@@ -623,25 +661,20 @@ def format_table(report: dict) -> str:
         for row in report[section]:
             size = (f"{row['batch']}x{row['classes']}"
                     if 'classes' in row else f"B={row['batch']}")
-            lines.append(
-                f"{section:<16}{row['device']:<7}{size:<12}"
-                f"{row['variant']:<34}{row['median_ms']:>11.3f}"
-                f"{row['ratio']:>8.3f}"
-                f"{'[%.2f, %.2f]' % (row['ratio_min'], row['ratio_max']):>16}"
-                + fmt_mem(row))
+            lines.append(f"{section:<16}{row['device']:<7}{size:<12}" +
+                         timing(row, 3) + memory(row))
     rebalancing = report['rebalancing']
     shape = 'x'.join(map(str, rebalancing['shape']))
     for row in rebalancing['rows']:
-        lines.append(
-            f"{'rebalancing':<16}{'cpu':<7}{shape:<12}{row['variant']:<34}"
-            f"{row['median_ms']:>11.1f}{row['ratio']:>8.2f}"
-            f"{'[%.2f, %.2f]' % (row['ratio_min'], row['ratio_max']):>16}"
-            + fmt_mem(row))
+        lines.append(f"{'rebalancing':<16}{'cpu':<7}{shape:<12}" +
+                     timing(row, 1) + memory(row))
     for device, epoch in rebalancing['test_epoch'].items():
         lines.append(
             f"{'test epoch est.':<16}{device:<7}{shape:<12}"
-            f"{epoch['model']:<34}{1e3 * epoch['epoch_s']:>11.0f}"
-            f"  ({epoch['per_image_ms']:.2f} ms/image)")
+            f"{epoch['model']:<34}{epoch['clock']:>6}"
+            f"{1e3 * epoch['epoch_s']:>11.0f}"
+            f"  ({epoch['per_image_ms']:.2f} ms/image x "
+            f"{epoch['num_images']})")
     lines.append('')
     for target in report['targets']:
         lines.append(f"[{'met' if target['met'] else 'MISSED':>6}] "
@@ -649,7 +682,8 @@ def format_table(report: dict) -> str:
                      f" {target['measured']:.4g}")
     info = report['machine']
     lines.append(f"\n{info['cpu_model']}, torch {info['torch']}, "
-                 f"{info['torch_threads']} thread(s), {info['date']}")
+                 f"{info['torch_threads']} thread(s), {info['date']}; "
+                 "clock cpu = process CPU time, wall = elapsed time")
     return '\n'.join(lines)
 
 
@@ -696,7 +730,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             rows = [
                 dict(device=device, batch=batch, classes=classes,
                      variant=name, calls_per_sample=inner, **stats)
-                for name, stats in summarise(samples, BASELINE).items()
+                for name, stats in summarise(samples, BASELINE,
+                                             primary_clock(device)).items()
             ]
             if device == 'cuda':
                 add_memory(rows, {
@@ -712,7 +747,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         rows = [
             dict(device=device, batch=settings['train_batch'], variant=name,
                  **stats)
-            for name, stats in summarise(samples, BASELINE).items()
+            for name, stats in summarise(samples, BASELINE,
+                                         primary_clock(device)).items()
         ]
         if device == 'cuda':
             add_memory(rows, {
@@ -731,7 +767,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         'cpu',
         warmup=1)
     del probs
-    stats = summarise(samples, 'argmax')
+    stats = summarise(samples, 'argmax', primary_clock('cpu'))
     extra_s = (stats['rebalance+argmax']['median_ms'] -
                stats['argmax']['median_ms']) / 1e3
     report['rebalancing'] = dict(

@@ -17,6 +17,11 @@ model = dict(
         in_channels=64,
         loss=dict(type='CrossEntropyLoss', loss_weight=1.0)))
 
+# Images are tiny and in memory: load them in the main process.
+train_dataloader = dict(num_workers=0)
+val_dataloader = dict(num_workers=0)
+test_dataloader = dict(num_workers=0)
+
 optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=0.05, momentum=0.9, weight_decay=5e-4))
 param_scheduler = dict(
@@ -35,7 +40,14 @@ test_cfg = dict()
 val_evaluator = dict(type='RebalancedAccuracy', tau=1.0)
 test_evaluator = val_evaluator
 
+# The OneCycleLR state holds a function, which mmlt's weights-only checkpoint
+# loading refuses, so checkpoints leave the scheduler out (the demo loads
+# them for testing and stage 2, never to resume).
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=30, max_keep_ckpts=1))
+    checkpoint=dict(
+        type='CheckpointHook',
+        interval=30,
+        max_keep_ckpts=1,
+        save_param_scheduler=False))
 randomness = dict(seed=0, deterministic=False)
