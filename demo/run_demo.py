@@ -283,27 +283,21 @@ def plot_per_class_accuracy(rows: List[Dict],
     ax.set_xscale('log')
     ax.minorticks_off()
     ax.set_xticks(counts[order])
-    ax.set_xticklabels([str(c) for c in counts[order]])
-    top = ax.secondary_xaxis('top')
-    top.set_xticks(counts[order])
-    top.set_xticklabels([class_names[c] for c in order],
-                        rotation=40,
-                        ha='left',
-                        fontsize=7)
-    top.minorticks_off()
+    ax.set_xticklabels([f'{counts[c]}\n{class_names[c]}' for c in order],
+                       fontsize=7)
     # shot groups: few < 20 <= medium <= 100 < many
     for threshold in (19.5, 100.5):
         ax.axvline(threshold, color='grey', linestyle=':', linewidth=1)
     for x, group in ((np.sqrt(min(counts.min(), 19) * 19), 'few'),
                      (np.sqrt(20 * 100), 'medium'),
                      (np.sqrt(101 * max(counts.max(), 101)), 'many')):
-        ax.text(x, 101, group, ha='center', va='bottom', color='grey',
-                fontsize=8)
+        ax.text(x, 101, f'{group}-shot', ha='center', va='bottom',
+                color='grey', fontsize=9)
     ax.set_xlabel('training images of the class (log scale)')
     ax.set_ylabel('test accuracy of the class (%)')
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
-    ax.legend(loc='upper center', bbox_to_anchor=(0.5, -0.13), ncol=2,
+    ax.legend(loc='upper center', bbox_to_anchor=(0.5, -0.16), ncol=2,
               fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
