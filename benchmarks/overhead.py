@@ -33,6 +33,10 @@ whose glibc serves every allocation above 64 KiB by ``mmap`` (freed memory
 leaves the resident set, so variants do not hide in each other's freed
 heap).
 
+Run as a script on Linux, it restarts itself with glibc's allocator pinned
+to its steady state (``STEADY_MALLOC``) unless ``MALLOC_MMAP_THRESHOLD_`` is
+already set; the JSON records the setting.
+
 Usage::
 
     python benchmarks/overhead.py [--quick] [--threads 1] \
@@ -66,6 +70,14 @@ LOSS_TARGET = 1.5
 TRAIN_ITER_TARGET = 1.03
 REBALANCE_TARGET = 0.01
 BASELINE = 'CrossEntropy'
+# glibc serves blocks up to 32 MiB from its heap and keeps freed memory, as
+# it settles to in a long training process (its mmap threshold adapts up to
+# 32 MiB). With the defaults, whether a 1-8 MiB tensor costs fresh page
+# faults depends on what the process freed before, which moved the CE
+# baseline at (128, 8142) between 1.9 and 3.6 ms from run to run.
+STEADY_MALLOC = dict(
+    MALLOC_MMAP_THRESHOLD_=str(32 * 2**20),
+    MALLOC_TRIM_THRESHOLD_=str(2**30))
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -519,6 +531,7 @@ def cpu_peak_memory(settings: dict, threads: int) -> dict:
         MALLOC_MMAP_THRESHOLD_='65536',
         OMP_NUM_THREADS=str(threads),
         MKL_NUM_THREADS=str(threads))
+    env.pop('MALLOC_TRIM_THRESHOLD_', None)
     cmd = [
         sys.executable,
         osp.abspath(__file__), '--threads',
@@ -578,11 +591,14 @@ def machine_info(threads: int, devices: Sequence[str]) -> dict:
     return info
 
 
-def add_memory(rows: List[dict], peaks: Optional[Dict[str, int]]) -> None:
-    """Attach peak bytes and the ratio to the baseline's to ``rows``."""
+def add_memory(rows: List[dict],
+               peaks: Optional[Dict[str, int]],
+               baseline: Optional[str] = BASELINE) -> None:
+    """Attach peak bytes and their ratio to ``baseline``'s (None if no
+    baseline or a zero one) to ``rows``."""
     if not peaks:
         return
-    base = peaks.get(BASELINE) or peaks.get('argmax')
+    base = peaks.get(baseline) if baseline else None
     for row in rows:
         peak = peaks.get(row['variant'])
         row['peak_mem_bytes'] = peak
@@ -716,6 +732,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             }),
         loss=[],
         train_iteration=[])
+    report['settings']['malloc_env'] = {
+        key: os.environ.get(key)
+        for key in ('MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_')
+    }
     report['settings']['loss_sizes'] = [
         list(s) for s in settings['loss_sizes']
     ]
@@ -800,9 +820,12 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         add_memory(
             [r for r in report['train_iteration'] if r['device'] == 'cpu'],
             peaks['train_iteration'])
-        add_memory(report['rebalancing']['rows'], peaks['rebalancing'])
-    report['machine']['max_rss_main_process_bytes'] = 1024 * resource.getrusage(
-        resource.RUSAGE_SELF).ru_maxrss
+        # argmax allocates almost nothing: a ratio to it means nothing.
+        add_memory(report['rebalancing']['rows'],
+                   peaks['rebalancing'],
+                   baseline=None)
+    max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    report['machine']['max_rss_main_process_bytes'] = 1024 * max_rss
     report['targets'] = evaluate_targets(report)
 
     print(format_table(report))
@@ -815,4 +838,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
 
 
 if __name__ == '__main__':
+    if 'MALLOC_MMAP_THRESHOLD_' not in os.environ and sys.platform == 'linux':
+        # Restart with glibc's steady state pinned (see STEADY_MALLOC).
+        os.execve(sys.executable, [sys.executable] + sys.argv,
+                  dict(os.environ, **STEADY_MALLOC))
     main()

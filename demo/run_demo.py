@@ -6,16 +6,17 @@
 2. train with MMEngine's :class:`Runner`, one config of ``configs/demo`` per
    method: cross-entropy (CE), GALA, and LORT's stage 2, which re-trains the
    linear head of the *same* CE model on its frozen features;
-3. choose the exponent tau of GALA's prediction re-balancing on the
-   validation split of the dataset config (the last 10,000 Fashion-MNIST
-   *training* images, disjoint from the long-tailed training subset drawn
-   from the first 50,000); the test set is never used for a choice;
+3. choose the exponent tau of GALA's prediction re-balancing (for CE and
+   GALA) and LORT's smoothing eps on the validation split of the dataset
+   config (the last 10,000 Fashion-MNIST *training* images, disjoint from
+   the long-tailed training subset drawn from the first 50,000); the test
+   set is never used for a choice;
 4. evaluate every model on the balanced 10,000-image test set and print a
    Markdown table (overall, mean-per-class, many / medium / few-shot
    accuracy, ECE), then write ``results.json`` and a plot of per-class
    accuracy against training images per class to ``--out-dir``.
 
-The functions (:func:`load_config`, :func:`train`, :func:`select_tau`,
+The functions (:func:`load_config`, :func:`train`, :func:`validate`,
 :func:`evaluate`, :func:`train_and_evaluate`, ...) take a config and a work
 directory, so benchmark scripts can reuse them for other methods, seeds and
 imbalance factors.
@@ -27,6 +28,7 @@ import os
 import os.path as osp
 import sys
 import time
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
 if __package__ in (None, ''):  # run as a script: make `demo` importable
@@ -49,9 +51,10 @@ from mmlt.models.heads.rebalanced_linear_head import (  # noqa: E402
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'demo')
-CE_CONFIG = osp.join(CONFIG_DIR, 'ce_resnet8_fashion-mnist-lt.py')
-GALA_CONFIG = osp.join(CONFIG_DIR, 'gala_resnet8_fashion-mnist-lt.py')
-LORT_CONFIG = osp.join(CONFIG_DIR, 'lort-stage2_resnet8_fashion-mnist-lt.py')
+CE_CONFIG = osp.join(CONFIG_DIR, 'ce_smallconvnet_fashion-mnist-lt.py')
+GALA_CONFIG = osp.join(CONFIG_DIR, 'gala_smallconvnet_fashion-mnist-lt.py')
+LORT_CONFIG = osp.join(CONFIG_DIR,
+                       'lort-stage2_smallconvnet_fashion-mnist-lt.py')
 DEFAULT_TAUS = [round(0.1 * i, 1) for i in range(21)]  # 0.0, 0.1, ..., 2.0
 METRIC_KEYS = ('top1', 'mean_class_acc', 'many', 'medium', 'few', 'ece')
 TABLE_COLUMNS = ('Method', 'Overall', 'Mean/class', 'Many', 'Medium', 'Few',
@@ -124,8 +127,8 @@ def max_epochs_options(cfg: Config, max_epochs: int) -> Dict:
 def train(cfg: Config, experiment_name: str) -> str:
     """Train with MMEngine's runner; return the last checkpoint's path.
 
-    Validation during training is switched off (the validation split is only
-    used to choose tau afterwards).
+    Validation during training is switched off: the validation split is used
+    for the choices after training (:func:`validate`).
     """
     cfg = copy.deepcopy(cfg)
     cfg.experiment_name = experiment_name
@@ -138,19 +141,23 @@ def train(cfg: Config, experiment_name: str) -> str:
     return checkpoint
 
 
-def select_tau(cfg: Config,
-               checkpoint: str,
-               experiment_name: str,
-               taus: Sequence[float] = DEFAULT_TAUS) -> Tuple[float, list]:
-    """Choose the re-balancing tau on ``cfg.val_dataloader``.
+def validate(cfg: Config,
+             checkpoint: str,
+             experiment_name: str,
+             taus: Sequence[float] = (0.0, )) -> List[Dict]:
+    """Figures of ``checkpoint`` on ``cfg.val_dataloader``, for each tau of
+    transductive re-balancing (tau 0: the plain predictions).
 
-    The same procedure as ``tools/analysis/select_tau.py``: transductive
-    re-balancing with the validation split's column masses, best
-    mean-per-class accuracy, ties to the smaller tau.
+    The procedure of ``tools/analysis/select_tau.py``: the validation split's
+    logits, re-balanced with its own column masses.
 
     Returns:
-        tuple[float, list[dict]]: The chosen tau and the sweep table.
+        list[dict]: Per tau, ``tau`` and :class:`LongTailAccuracy`'s figures.
     """
+    if cfg.val_dataloader.dataset == cfg.test_dataloader.dataset:
+        raise ValueError('val_dataloader and test_dataloader use the same '
+                         'dataset; choices must be made on a held-out '
+                         'validation split, never on the test split.')
     cfg = copy.deepcopy(cfg)
     cfg.experiment_name = experiment_name
     cfg.load_from = checkpoint
@@ -159,9 +166,12 @@ def select_tau(cfg: Config,
     dataloader = Runner.build_dataloader(cfg.val_dataloader, seed=runner.seed)
     logits, labels = collect_logits(runner.model, dataloader)
     counts = dataloader.dataset.metainfo['train_class_counts']
-    rows = tau_sweep(logits, labels, taus, counts)
-    scores = np.array([row['mean_class_acc'] for row in rows])
-    return rows[int(np.argmax(scores))]['tau'], rows
+    return tau_sweep(logits, labels, taus, counts)
+
+
+def best_row(rows: List[Dict], metric: str = 'mean_class_acc') -> Dict:
+    """The row with the highest ``metric``; ties go to the first."""
+    return rows[int(np.argmax([row[metric] for row in rows]))]
 
 
 def evaluate(cfg: Config, checkpoint: str, experiment_name: str,
@@ -214,35 +224,70 @@ def evaluate(cfg: Config, checkpoint: str, experiment_name: str,
 def train_and_evaluate(cfg: Config,
                        work_dir: str,
                        name: str,
-                       taus: Optional[Sequence[float]] = DEFAULT_TAUS) -> Dict:
-    """Train ``cfg`` in ``work_dir``, choose tau on the validation split and
-    evaluate on the test split.
+                       taus: Optional[Sequence[float]] = DEFAULT_TAUS,
+                       sweep: Optional[Tuple[str, Sequence]] = None) -> Dict:
+    """Train ``cfg`` in ``work_dir``, make the choices on the validation
+    split and evaluate on the test split.
 
     Args:
         cfg (Config): A config with a validation split (``val_dataloader``)
             and, for stage 2, ``load_from``.
         work_dir (str): Directory of the run.
         name (str): Short name of the run, for log names.
-        taus (Sequence[float], optional): The tau grid; None skips the
-            selection and reports re-balancing with tau 1.
+        taus (Sequence[float], optional): The grid of the re-balancing tau,
+            chosen by validation mean-per-class accuracy. None skips the
+            choice and reports re-balancing with tau 1.
+        sweep (tuple[str, Sequence], optional): ``(key, values)`` of a
+            config hyper-parameter, e.g. ``('model.head.loss.eps', (0.5,
+            0.9))``: one training per value, in ``work_dir/<key>=<value>``,
+            keeping the best by validation mean-per-class accuracy (of the
+            plain predictions). Defaults to None.
 
     Returns:
-        dict: ``checkpoint``, ``tau``, ``tau_sweep`` (validation table),
-        ``train_seconds`` and the test figures of :func:`evaluate`.
+        dict: ``checkpoint``, ``tau``, ``tau_sweep`` and ``sweep`` (the
+        validation tables), ``train_seconds`` (all trainings) and the test
+        figures of :func:`evaluate`.
     """
     cfg = copy.deepcopy(cfg)
-    cfg.work_dir = work_dir
+    candidates = [(None, cfg, work_dir)]
+    if sweep is not None:
+        key, values = sweep
+        candidates = []
+        for value in values:
+            candidate = copy.deepcopy(cfg)
+            candidate.merge_from_dict({key: value})
+            candidates.append(
+                (value, candidate, osp.join(work_dir, f'{key}={value}')))
     start = time.time()
-    checkpoint = train(cfg, f'{name}-train')
+    trained = []
+    for value, candidate, candidate_dir in candidates:
+        candidate.work_dir = candidate_dir
+        suffix = '' if value is None else f'-{value}'
+        trained.append((value, candidate,
+                        train(candidate, f'{name}{suffix}-train')))
     train_seconds = time.time() - start
-    tau, sweep = 1.0, None
+
+    sweep_table = None
+    if sweep is not None:
+        sweep_table = []
+        for value, candidate, checkpoint in trained:
+            row = validate(candidate, checkpoint, f'{name}-{value}-val')[0]
+            sweep_table.append(dict(row, value=value, checkpoint=checkpoint))
+        chosen = best_row(sweep_table)
+        value, cfg, checkpoint = trained[sweep_table.index(chosen)]
+    else:
+        _, cfg, checkpoint = trained[0]
+
+    tau, tau_table = 1.0, None
     if taus is not None:
-        tau, sweep = select_tau(cfg, checkpoint, f'{name}-select-tau', taus)
+        tau_table = validate(cfg, checkpoint, f'{name}-select-tau', taus)
+        tau = best_row(tau_table)['tau']
     results = evaluate(cfg, checkpoint, f'{name}-test', tau)
     return dict(
         checkpoint=checkpoint,
         tau=tau,
-        tau_sweep=sweep,
+        tau_sweep=tau_table,
+        sweep=sweep_table,
         train_seconds=train_seconds,
         **results)
 
@@ -305,7 +350,8 @@ def plot_per_class_accuracy(rows: List[Dict],
 
 
 def command_lines(cfg: Config, config: str, work_dir: str,
-                  cfg_options: Dict, choose_tau: bool) -> List[str]:
+                  cfg_options: Dict, choose_tau: bool,
+                  sweep: Optional[Tuple[str, Sequence]] = None) -> List[str]:
     """The ``tools/`` commands equivalent to one in-process run of
     :func:`train_and_evaluate`.
 
@@ -313,22 +359,33 @@ def command_lines(cfg: Config, config: str, work_dir: str,
         cfg (Config): The run's config.
         config (str): Path of the config file.
         work_dir (str): The run's work directory.
-        cfg_options (dict): The overrides given to :func:`load_config`
-            (``max_epochs`` as :func:`max_epochs_options`).
+        cfg_options (dict): The overrides given to the config.
         choose_tau (bool): Whether tau is chosen on the validation split.
+        sweep (tuple[str, Sequence], optional): As in
+            :func:`train_and_evaluate`.
 
     Returns:
-        list[str]: Train, (select tau,) test.
+        list[str]: Train (once per swept value), select tau, test.
     """
+    config = osp.relpath(config, REPO_ROOT)
     options = {'randomness.seed': cfg.randomness.seed, **cfg_options}
     if cfg.get('load_from'):
         options['load_from'] = cfg.load_from
-    options = ' '.join(f'{key}={value}' for key, value in options.items())
-    config = osp.relpath(config, REPO_ROOT)
-    checkpoint = osp.join(work_dir, f'epoch_{cfg.train_cfg.max_epochs}.pth')
+    checkpoint = f'epoch_{cfg.train_cfg.max_epochs}.pth'
+    runs = [(work_dir, options)]
+    if sweep is not None:
+        key, values = sweep
+        runs = [(osp.join(work_dir, f'{key}={value}'), {
+            **options, key: value
+        }) for value in values]
+        checkpoint = osp.join(
+            osp.join(work_dir, f'{key}=<best on val>'), checkpoint)
+    else:
+        checkpoint = osp.join(work_dir, checkpoint)
     lines = [
-        f'python tools/train.py {config} --work-dir {work_dir} '
-        f'--cfg-options {options}'
+        f'python tools/train.py {config} --work-dir {run_dir} --cfg-options '
+        + ' '.join(f'{k}={v}' for k, v in run_options.items())
+        for run_dir, run_options in runs
     ]
     tau = '1.0'
     if choose_tau:
@@ -336,16 +393,23 @@ def command_lines(cfg: Config, config: str, work_dir: str,
             f'python tools/analysis/select_tau.py {config} {checkpoint}')
         tau = '<chosen tau>'
     lines.append(f'python tools/test.py {config} {checkpoint} --out '
-                 f'{work_dir}/test_predictions.pkl --cfg-options '
-                 f'test_evaluator.tau={tau}')
+                 f'{osp.dirname(checkpoint)}/test_predictions.pkl '
+                 f'--cfg-options test_evaluator.tau={tau}')
     return lines
 
 
-# The demo: (run name, config, run whose checkpoint is load_from, choose tau)
+# The demo's trainings. `init_from`: the run whose checkpoint is `load_from`
+# (stage 2); `taus`: whether the re-balancing tau is chosen on validation;
+# `sweep`: a hyper-parameter chosen on validation (see train_and_evaluate).
 DEMO_RUNS = (
-    ('ce', CE_CONFIG, None, True),
-    ('gala', GALA_CONFIG, None, True),
-    ('lort', LORT_CONFIG, 'ce', False),
+    dict(name='ce', config=CE_CONFIG, taus=True),
+    dict(name='gala', config=GALA_CONFIG, taus=True),
+    dict(
+        name='lort',
+        config=LORT_CONFIG,
+        init_from='ce',
+        taus=False,
+        sweep=('model.head.loss.eps', (0.5, 0.7, 0.9))),
 )
 # Table rows: (label, run name, 'plain' or 'rebalanced')
 DEMO_ROWS = (
@@ -385,6 +449,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default=DEFAULT_TAUS,
         help='tau grid of the re-balancing (default 0.0, 0.1, ..., 2.0)')
     parser.add_argument(
+        '--eps',
+        type=float,
+        nargs='+',
+        help='LORT eps grid (default 0.5 0.7 0.9)')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -400,6 +469,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> Dict:
     """Run the demo; return what is written to ``results.json``."""
     args = parse_args(argv)
+    with warnings.catch_warnings():
+        if not args.verbose:  # the libraries' deprecation notices
+            warnings.simplefilter('ignore')
+        return run(args)
+
+
+def run(args: argparse.Namespace) -> Dict:
+    """Run the demo with parsed arguments (see :func:`parse_args`)."""
     start = time.time()
     prepare_fashion_mnist(
         args.data_root, args.src, check_counts=args.src == DEBIAN_SOURCE_DIR)
@@ -410,30 +487,42 @@ def main(argv: Optional[List[str]] = None) -> Dict:
             options[f'{split}_dataloader.dataset.dataset.data_root'] = \
                 args.data_root
     options.update(args.cfg_options)
-    log_level = {'log_level': 'INFO' if args.verbose else 'WARNING'}
 
     runs, commands = {}, {}
-    for name, config, init_from, choose_tau in DEMO_RUNS:
+    for spec in DEMO_RUNS:
+        name, config = spec['name'], spec['config']
+        init_from = spec.get('init_from')
+        taus = args.taus if spec['taus'] else None
+        sweep = spec.get('sweep')
+        if sweep is not None and args.eps is not None:
+            sweep = (sweep[0], tuple(args.eps))
         cfg = load_config(config, work_root, args.seed, options)
         epochs = args.stage2_epochs if init_from else args.epochs
         run_options = dict(options)
         if epochs is not None:
             run_options.update(max_epochs_options(cfg, epochs))
-        cfg.merge_from_dict(run_options)
+            cfg.merge_from_dict(run_options)
         if init_from:
             cfg.load_from = runs[init_from]['checkpoint']
         work_dir = osp.join(work_root, name)
         commands[name] = command_lines(cfg, config, work_dir, run_options,
-                                       choose_tau)
-        cfg.merge_from_dict(log_level)
+                                       taus is not None, sweep)
+        cfg.log_level = 'INFO' if args.verbose else 'WARNING'
         print(f'[{name}] training {osp.relpath(config, REPO_ROOT)}'
               + (f' from the {init_from} checkpoint' if init_from else '')
-              + ' ...', flush=True)
-        runs[name] = train_and_evaluate(cfg, work_dir, name,
-                                        args.taus if choose_tau else None)
-        print(f'[{name}] trained in {runs[name]["train_seconds"]:.0f} s'
-              + (f', tau chosen on the validation split: '
-                 f'{runs[name]["tau"]:g}' if choose_tau else ''),
+              + (f', {sweep[0]} in {sweep[1]}' if sweep else '') + ' ...',
+              flush=True)
+        run = train_and_evaluate(cfg, work_dir, name, taus, sweep)
+        runs[name] = run
+        chosen = []
+        if sweep is not None:
+            chosen.append(f'{sweep[0]} = '
+                          f'{best_row(run["sweep"])["value"]:g}')
+        if taus is not None:
+            chosen.append(f'tau = {run["tau"]:g}')
+        print(f'[{name}] trained in {run["train_seconds"]:.0f} s'
+              + (f'; chosen on the validation split: {", ".join(chosen)}'
+                 if chosen else ''),
               flush=True)
 
     rows = []
@@ -447,18 +536,18 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     os.makedirs(args.out_dir, exist_ok=True)
     png = osp.join(args.out_dir, 'per_class_accuracy.png')
     plot_per_class_accuracy(rows, counts, classes, png)
+    results_json = osp.join(args.out_dir, 'results.json')
     wall = time.time() - start
 
     print('\nCommands (tools/ equivalents of the in-process runs):')
     for name, lines in commands.items():
         for line in lines:
             print(f'  [{name}] {line}')
-    print(f'\nFashion-MNIST-LT, {sum(counts)} training images, per class '
+    print(f'\nFashion-MNIST-LT: {sum(counts)} training images, per class '
           f'{counts}; balanced test set of {runs["ce"]["num_test"]} images; '
-          f'training seed {args.seed}. Accuracy in %, ECE in [0, 1]; many '
-          '> 100, medium 20..100, few < 20 training images.\n')
+          f'training seed {args.seed}. Accuracy in %, ECE in [0, 1]; '
+          'many > 100, medium 20..100, few < 20 training images.\n')
     print(table)
-    results_json = osp.join(args.out_dir, 'results.json')
     print(f'\nWrote {png} and {results_json} ({wall:.0f} s in all).')
 
     results = dict(
@@ -470,15 +559,15 @@ def main(argv: Optional[List[str]] = None) -> Dict:
         rows=rows,
         table_markdown=table,
         runs={
-            name: dict(
-                config=osp.relpath(config, REPO_ROOT),
-                commands=commands[name],
+            spec['name']: dict(
+                config=osp.relpath(spec['config'], REPO_ROOT),
+                commands=commands[spec['name']],
                 **{
-                    key: runs[name][key]
-                    for key in ('checkpoint', 'tau', 'tau_sweep',
+                    key: runs[spec['name']][key]
+                    for key in ('checkpoint', 'tau', 'tau_sweep', 'sweep',
                                 'train_seconds')
                 })
-            for name, config, _, _ in DEMO_RUNS
+            for spec in DEMO_RUNS
         },
         wall_seconds=wall)
     with open(results_json, 'w') as f:

@@ -6,8 +6,9 @@ import torch
 from mmengine.dist import collect_results
 from torch.utils.data import DataLoader
 
-from mmlt.models.heads.rebalanced_linear_head import (column_mass,
-                                                      rebalance_probs)
+from mmlt.models.heads.rebalanced_linear_head import (check_method,
+                                                      column_mass,
+                                                      rebalanced_probs)
 from .metrics.rebalanced_accuracy import RebalancedAccuracy
 
 
@@ -50,32 +51,61 @@ def collect_logits(model: torch.nn.Module, dataloader: DataLoader
     return logits, labels
 
 
-def tau_sweep(logits: torch.Tensor, labels: torch.Tensor,
-              taus: Sequence[float], train_class_counts: Sequence[int],
+def tau_sweep(logits: torch.Tensor,
+              labels: torch.Tensor,
+              taus: Sequence[float],
+              train_class_counts: Sequence[int],
+              method: str = 'prediction',
+              weight: Optional[torch.Tensor] = None,
+              bias: Optional[torch.Tensor] = None,
               **metric_kwargs) -> List[Dict[str, float]]:
-    """Transductive re-balancing metrics of one split for several ``tau``.
+    """Metrics of one split re-balanced post hoc, for several ``tau``.
+
+    ``method`` is that of :class:`RebalancedLinearClsHead`:
+    ``'prediction'`` re-balances transductively with the split's own column
+    masses (:func:`rebalance_probs`), ``'logit_adjust'`` subtracts ``tau``
+    times the log prior of ``train_class_counts`` (:func:`adjust_logits`),
+    ``'tau_norm'`` uses the classifier ``weight`` / ``bias`` the logits came
+    from (:func:`tau_normalize_logits`).
 
     Args:
         logits (torch.Tensor): Plain logits of the split, shape (N, C).
         labels (torch.Tensor): True labels, shape (N, ).
         taus (Sequence[float]): Exponents to try.
-        train_class_counts (Sequence[int]): Training images per class (for
-            the many / medium / few groups).
+        train_class_counts (Sequence[int]): Training images per class of the
+            TRAIN split (the many / medium / few groups, and the prior of
+            ``'logit_adjust'``).
+        method (str): ``'prediction'``, ``'logit_adjust'`` or
+            ``'tau_norm'``. Defaults to ``'prediction'``.
+        weight (torch.Tensor, optional): Classifier weight (C, D), needed
+            for ``'tau_norm'``.
+        bias (torch.Tensor, optional): Classifier bias (C, ) for
+            ``'tau_norm'``, or None if it has none.
         **metric_kwargs: Other arguments of :class:`RebalancedAccuracy`
             (``topk``, ``many_shot_thr``, ``low_shot_thr``, ``num_bins``).
 
     Returns:
         list[dict]: Per tau, ``tau`` and :class:`LongTailAccuracy`'s figures
-        of the re-balanced predictions (``tau=0`` gives the plain ones).
+        of the re-balanced predictions (``tau=0`` gives the plain ones, except
+        that ``'tau_norm'`` drops the bias).
     """
+    check_method(method, 'tau_sweep')
     metric = RebalancedAccuracy(
         train_class_counts=train_class_counts, **metric_kwargs)
-    probs = torch.softmax(logits.to(torch.float64), dim=1)
-    mass = column_mass(probs)
+    mass = None
+    if method == 'prediction':  # transductive: the split's own masses
+        mass = column_mass(torch.softmax(logits.to(torch.float64), dim=1))
     gt_labels = labels.numpy()
     rows = []
     for tau in taus:
-        rebalanced = rebalance_probs(probs, mass, tau)
+        rebalanced = rebalanced_probs(
+            logits,
+            method,
+            tau,
+            mass=mass,
+            train_class_counts=train_class_counts,
+            weight=weight,
+            bias=bias)
         rows.append(
             dict(
                 tau=float(tau),

@@ -68,6 +68,9 @@ def test_machine_and_settings(report):
     settings = report['settings']
     assert settings['smoke'] and settings['quick']
     assert settings['loss_sizes'] == [[6, 4], [3, 5]]
+    assert set(settings['malloc_env']) == {
+        'MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_'
+    }
 
 
 def test_loss_rows(report):

@@ -35,7 +35,8 @@ def demo_run(tmp_path_factory):
     results = run_demo.main([
         '--src', str(src), '--data-root', str(tmp / 'fashion-mnist'),
         '--out-dir', str(out_dir), '--epochs', '3', '--stage2-epochs', '1',
-        '--taus', '0', '0.5', '1', '--cfg-options', *TINY_OPTIONS
+        '--taus', '0', '0.5', '1', '--eps', '0.5', '0.9', '--cfg-options',
+        *TINY_OPTIONS
     ])
     return results, out_dir
 
@@ -87,7 +88,7 @@ def test_class_counts_and_groups(demo_run):
     assert results['rows'][0]['many'] > 50
 
 
-def test_tau_is_chosen_on_validation(demo_run):
+def test_tau_and_eps_are_chosen_on_validation(demo_run):
     results, _ = demo_run
     for name in ('ce', 'gala'):
         run = results['runs'][name]
@@ -96,7 +97,14 @@ def test_tau_is_chosen_on_validation(demo_run):
         best = max(row['mean_class_acc'] for row in sweep)
         chosen = [row for row in sweep if row['tau'] == run['tau']][0]
         assert chosen['mean_class_acc'] == best
-    assert results['runs']['lort']['tau_sweep'] is None
+    lort = results['runs']['lort']
+    assert lort['tau_sweep'] is None
+    assert [row['value'] for row in lort['sweep']] == [0.5, 0.9]
+    best = max(row['mean_class_acc'] for row in lort['sweep'])
+    chosen = [
+        row for row in lort['sweep'] if row['checkpoint'] == lort['checkpoint']
+    ]
+    assert len(chosen) == 1 and chosen[0]['mean_class_acc'] == best
 
 
 def test_lort_stage2_reuses_the_ce_features(demo_run):
@@ -135,8 +143,8 @@ def test_max_epochs_moves_schedule_ends():
         run_demo.max_epochs_options(cfg, 0)
 
 
-def test_demo_configs_choose_tau_off_the_test_split():
-    for _, config, _, _ in run_demo.DEMO_RUNS:
-        cfg = run_demo.load_config(config, 'unused')
+def test_demo_configs_choose_on_a_split_other_than_test():
+    for spec in run_demo.DEMO_RUNS:
+        cfg = run_demo.load_config(spec['config'], 'unused')
         assert cfg.val_dataloader.dataset != cfg.test_dataloader.dataset
-        assert osp.isfile(config)
+        assert osp.isfile(spec['config'])

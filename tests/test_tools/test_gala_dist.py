@@ -226,7 +226,43 @@ def test_select_tau_on_validation_split(single_run, tmp_path):
            f"{row['mean_class_acc']:.4f}" in val_log
 
 
-def test_select_tau_refuses_the_test_split():
+@pytest.mark.parametrize('method, head_options', [
+    ('logit_adjust', ['model.head.train_class_counts=[24,12,6,4,2]']),
+    ('tau_norm', []),
+])
+def test_select_tau_other_methods_match_the_head(single_run, tmp_path, method,
+                                                 head_options):
+    """select_tau's validation table for post-hoc logit adjustment and the
+    tau-normalised classifier equals tools/test.py with the head
+    re-balancing that way on the same split. The checkpoint carries no class
+    counts, so the configured ones are kept."""
+    checkpoint = single_run / 'epoch_2.pth'
+    out = tmp_path / 'tau.json'
+    run([
+        sys.executable, 'tools/analysis/select_tau.py', CONFIG,
+        str(checkpoint), '--work-dir',
+        str(tmp_path / 'select'), '--method', method, '--taus', '0', '1.5',
+        '--out',
+        str(out)
+    ])
+    with open(out) as f:
+        choice = json.load(f)
+    assert choice['method'] == method
+    metrics = evaluate(checkpoint, tmp_path / 'test', 1, '--cfg-options',
+                       f'model.head.method={method}', 'model.head.tau=1.5',
+                       *head_options, 'test_evaluator.rebalance=stored',
+                       'test_dataloader.dataset.class_sizes=[5,5,5,5,5]',
+                       'test_dataloader.dataset.seed=1')[0]
+    for key in ('top1', 'mean_class_acc', 'many', 'medium', 'few', 'ece'):
+        assert metrics[f'long-tail/rebalanced/{key}'] == pytest.approx(
+            choice['table'][1][key], abs=1e-9), key
+    if method == 'logit_adjust':  # tau 0: the plain predictions
+        assert metrics['long-tail/top1'] == pytest.approx(
+            choice['table'][0]['top1'], abs=1e-9)
+
+
+def test_select_tau_refuses_the_test_split(monkeypatch):
+    monkeypatch.syspath_prepend(DATA_DIR)  # the config's custom_imports
     spec = importlib.util.spec_from_file_location(
         'select_tau', osp.join(REPO_ROOT, 'tools', 'analysis',
                                'select_tau.py'))

@@ -102,6 +102,11 @@ def main():
         runner = Runner.from_cfg(cfg)
         runner.load_or_resume()
         head, prefix = find_head(runner.model)
+        if head.method != 'prediction':
+            raise ValueError(
+                "Column masses are used only by GALA's prediction "
+                're-balancing (model.head.method=prediction); the head '
+                f'uses method={head.method!r}.')
         dataloader = Runner.build_dataloader(dataloader_cfg, seed=runner.seed)
         collected = collect_logits(runner.model, dataloader)
         if not is_main_process():

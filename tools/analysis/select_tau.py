@@ -1,16 +1,26 @@
-"""Choose the exponent tau of GALA's prediction re-balancing on the
-validation split.
+"""Choose the exponent tau of a post-hoc re-balancing on the validation
+split.
 
 Runs the checkpoint over ``val_dataloader`` (never the test split: the tool
 refuses a config whose validation and test datasets are the same), applies
-transductive re-balancing :math:`\\hat p_{ij} \\propto p_{ij} /
-m_j^{\\tau}` with the validation column masses for every tau of the grid,
-prints the table and the best tau, and optionally writes them as JSON. Runs
-distributed like ``tools/test.py`` (``--launcher``).
+the re-balancing ``--method`` of :class:`RebalancedLinearClsHead` for every
+tau of the grid, prints the table and the best tau, and optionally writes
+them as JSON. The methods:
+
+- ``prediction`` (default): GALA's transductive re-balancing
+  :math:`\\hat p_{ij} \\propto p_{ij} / m_j^{\\tau}` with the validation
+  column masses;
+- ``logit_adjust``: :math:`z_j - \\tau \\log \\pi_j`, prior from the
+  ``train_class_counts`` (TRAIN split) in the validation dataset's metainfo;
+- ``tau_norm``: the classifier ``model.head.fc`` with weights
+  :math:`w_j / \\lVert w_j \\rVert^{\\tau}` and no bias.
+
+Runs distributed like ``tools/test.py`` (``--launcher``).
 
 Example::
 
-    python tools/analysis/select_tau.py CONFIG CKPT --out tau.json
+    python tools/analysis/select_tau.py CONFIG CKPT --method tau_norm \\
+        --out tau.json
 """
 import argparse
 import os
@@ -23,13 +33,17 @@ if REPO_ROOT not in sys.path:
 
 import mmengine  # noqa: E402
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 import torch.distributed as torch_dist  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
+from mmengine.model import is_model_wrapper  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import mmlt  # noqa: E402,F401  (compat patches and registries)
 from mmlt.evaluation.rebalancing import collect_logits, tau_sweep  # noqa
+from mmlt.models.heads.rebalanced_linear_head import (  # noqa: E402
+    REBALANCE_METHODS)
 from mmlt.utils import apply_checkpoint_trust  # noqa: E402
 from mmlt.utils import setup_cpu_distributed  # noqa: E402
 
@@ -40,6 +54,12 @@ COLUMNS = ('top1', 'mean_class_acc', 'many', 'medium', 'few', 'ece')
 def parse_args():
     parser = argparse.ArgumentParser(
         description='Choose the re-balancing tau on the validation split')
+    parser.add_argument(
+        '--method',
+        choices=REBALANCE_METHODS,
+        default='prediction',
+        help='the re-balancing of RebalancedLinearClsHead to tune (default '
+        'prediction: GALA, transductive)')
     parser.add_argument('config', help='config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument(
@@ -102,6 +122,29 @@ def shot_thresholds(cfg: Config) -> dict:
     }
 
 
+def classifier(model: torch.nn.Module):
+    """Weight and bias of ``model.head.fc``, the classifier that
+    ``--method tau_norm`` normalises."""
+    if is_model_wrapper(model):
+        model = model.module
+    fc = getattr(getattr(model, 'head', None), 'fc', None)
+    if not isinstance(fc, torch.nn.Linear):
+        raise TypeError(
+            '--method tau_norm needs a linear classifier at model.head.fc '
+            f'(e.g. RebalancedLinearClsHead), got {type(fc).__name__}.')
+    return fc.weight.detach().cpu(), (None if fc.bias is None else
+                                      fc.bias.detach().cpu())
+
+
+def usage_hint(method: str) -> str:
+    """How to apply the chosen tau."""
+    if method == 'prediction':
+        return ('set model.head.tau (stored column masses) and the tau of '
+                'RebalancedAccuracy (transductive) to it.')
+    return (f'set model.head.method={method} and model.head.tau to it, and '
+            'evaluate with test_evaluator.rebalance=stored.')
+
+
 def format_table(rows) -> str:
     header = ['tau', *COLUMNS]
     lines = [' | '.join(f'{h:>14}' for h in header)]
@@ -137,22 +180,28 @@ def main():
         if counts is None:
             raise ValueError(
                 'The validation dataset has no `train_class_counts` in its '
-                'metainfo (needed for the many/medium/few groups); use an '
-                'mmlt long-tailed dataset.')
-        rows = tau_sweep(logits, labels, args.taus, counts,
-                         **shot_thresholds(cfg))
+                'metainfo (needed for the many/medium/few groups and the '
+                'prior of logit adjustment); use an mmlt long-tailed '
+                'dataset.')
+        weight, bias = (None, None)
+        if args.method == 'tau_norm':
+            weight, bias = classifier(runner.model)
+        rows = tau_sweep(logits, labels, args.taus, counts, args.method,
+                         weight, bias, **shot_thresholds(cfg))
         scores = np.array([row[args.metric] for row in rows])
         best = rows[int(np.argmax(scores))]  # first maximum: smallest tau
         runner.logger.info(
-            f'Re-balancing on the validation split ({len(labels)} '
-            f'samples):\n{format_table(rows)}\nBest tau by {args.metric}: '
-            f'{best["tau"]} ({best[args.metric]:.4f}); set '
-            'model.head.tau (stored column masses) and the tau of '
-            'RebalancedAccuracy (transductive) to it.')
+            f'Re-balancing ({args.method}) on the validation split '
+            f'({len(labels)} samples):\n{format_table(rows)}\nBest tau by '
+            f'{args.metric}: {best["tau"]} ({best[args.metric]:.4f}); '
+            f'{usage_hint(args.method)}')
         if args.out:
             mmengine.dump(
-                dict(metric=args.metric, best_tau=best['tau'], table=rows),
-                args.out)
+                dict(
+                    method=args.method,
+                    metric=args.metric,
+                    best_tau=best['tau'],
+                    table=rows), args.out)
     finally:
         if torch_dist.is_available() and torch_dist.is_initialized():
             torch_dist.destroy_process_group()

@@ -4,7 +4,8 @@ import numpy as np
 import torch
 from mmpretrain.registry import METRICS
 
-from mmlt.models.heads.rebalanced_linear_head import (column_mass,
+from mmlt.models.heads.rebalanced_linear_head import (check_tau,
+                                                      column_mass,
                                                       rebalance_probs)
 from .long_tail_accuracy import LongTailAccuracy
 
@@ -13,22 +14,26 @@ REBALANCE_MODES = ('transductive', 'stored')
 
 @METRICS.register_module()
 class RebalancedAccuracy(LongTailAccuracy):
-    r"""Long-tail accuracy without and with GALA's prediction re-balancing.
+    r"""Long-tail accuracy without and with post-hoc re-balancing.
 
     Reports every figure of :class:`LongTailAccuracy` twice: for the plain
     predictions :math:`p = \mathrm{softmax}(z)` of the ``pred_logits`` that
     :class:`LogitsLinearClsHead` / :class:`RebalancedLinearClsHead` emit
     (keys ``top1``, ``mean_class_acc``, ...), and for the re-balanced ones
-    :math:`\hat p_{ij} \propto p_{ij} / m_j^{\tau}` (keys ``rebalanced/top1``,
-    ...), where the column masses :math:`m` are
+    (keys ``rebalanced/top1``, ...), which are
 
-    - ``rebalance='transductive'`` (the paper): :math:`m_j = \sum_i p_{ij}`
-      over the *whole* evaluation set, computed in :meth:`compute_metrics`
-      after the predictions of all ranks are gathered (in dataset order), so
-      the figures equal those of a single-process run;
-    - ``rebalance='stored'``: those stored in the head; the re-balanced
-      ``pred_score`` the head emits is used as is, and ``tau`` of this
-      metric is not used (the head's applies).
+    - ``rebalance='transductive'`` (GALA's paper): GALA's prediction
+      re-balancing :math:`\hat p_{ij} \propto p_{ij} / m_j^{\tau}` with
+      :math:`m_j = \sum_i p_{ij}` over the *whole* evaluation set, computed
+      in :meth:`compute_metrics` after the predictions of all ranks are
+      gathered (in dataset order), so the figures equal those of a
+      single-process run. Only for a head with ``method='prediction'``:
+      logit adjustment and tau-normalisation need no evaluation-set
+      statistics, and are refused here;
+    - ``rebalance='stored'``: the head's own re-balanced ``pred_score``, used
+      as is (``method='prediction'`` with stored column masses,
+      ``'logit_adjust'`` or ``'tau_norm'``); ``tau`` of this metric is not
+      used (the head's applies).
 
     The transductive mode keeps every sample's C logits until the end of the
     evaluation (N x C float32, e.g. 0.8 GB for iNaturalist 2018).
@@ -50,10 +55,8 @@ class RebalancedAccuracy(LongTailAccuracy):
         if rebalance not in REBALANCE_MODES:
             raise ValueError(f'rebalance must be one of {REBALANCE_MODES}, '
                              f'got {rebalance!r}.')
-        if tau < 0:
-            raise ValueError(f'tau must be non-negative, got {tau}.')
         self.rebalance = rebalance
-        self.tau = tau
+        self.tau = check_tau(tau, type(self).__name__)
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         """Store each sample's label, plain logits and, for ``'stored'``,
@@ -77,15 +80,24 @@ class RebalancedAccuracy(LongTailAccuracy):
                     f'a label of shape {tuple(label.shape)}.')
             result = dict(
                 gt_label=int(label), logits=sample['pred_logits'].cpu())
+            method = sample.get('rebalance_method', 'prediction')
             if self.rebalance == 'stored':
                 if 'rebalance_tau' not in sample:
                     raise ValueError(
-                        "RebalancedAccuracy(rebalance='stored') needs a "
-                        'RebalancedLinearClsHead with estimated column '
-                        'masses; run tools/analysis/estimate_column_mass.py '
-                        "on the checkpoint first, or use rebalance="
-                        "'transductive'.")
+                        "RebalancedAccuracy(rebalance='stored') needs the "
+                        "re-balanced predictions of a RebalancedLinearClsHead"
+                        ": method='logit_adjust' or 'tau_norm', or "
+                        "method='prediction' with estimated column masses "
+                        '(run tools/analysis/estimate_column_mass.py on the '
+                        "checkpoint first, or use rebalance='transductive').")
                 result['rebalanced_score'] = sample['pred_score'].cpu()
+            elif method != 'prediction':
+                raise ValueError(
+                    f"The head re-balances with method={method!r}, but "
+                    "RebalancedAccuracy(rebalance='transductive') applies "
+                    "GALA's prediction re-balancing (method='prediction') "
+                    "only; use rebalance='stored' to evaluate the head's "
+                    'predictions.')
             self.results.append(result)
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:

@@ -126,7 +126,8 @@ class ClassCountLoss(nn.Module):
             return True
         if label.dim() != 1 or label.is_floating_point() or (label.dtype
                                                               == torch.bool):
-            hint = ' or soft labels of shape (N, C)' * self.supports_soft_labels
+            hint = (' or soft labels of shape (N, C)'
+                    if self.supports_soft_labels else '')
             raise ValueError(
                 f'{name} expects integer class indices of shape '
                 f'({num_samples},){hint}, got labels of shape '

@@ -98,7 +98,8 @@ class LDAMLoss(ClassCountLoss):
         # 1 - beta ** n, computed without cancellation for beta near 1.
         effective = -torch.expm1(class_counts * math.log(self.drw_beta))
         weights = (1 - self.drw_beta) / effective
-        self.drw_weights = (weights * (weights.numel() / weights.sum())).float()
+        weights = weights * (weights.numel() / weights.sum())
+        self.drw_weights = weights.float()
 
     def set_epoch(self, epoch: int) -> None:
         """Tell the loss the current 0-based training epoch."""

@@ -12,7 +12,8 @@ from mmengine.logging import MessageHub
 from mmlt.engine.hooks import AccumulatedGradientHook
 from mmlt.models.losses import GALALoss
 
-COUNTS = (300, 150, 50, 30, 10, 4)  # many x2, medium x2, few x2
+# many x2 (> 100), medium x2 (20..100, both edges), few x2 (< 20)
+COUNTS = (300, 101, 100, 20, 19, 4)
 
 
 class Wrapper(nn.Module):
@@ -67,7 +68,7 @@ def test_commit_happens_in_after_train_iter():
 def test_logs_ratio_by_shot_group():
     loss = GALALoss(6)
     loss.theta.copy_(torch.tensor([6.0, 4.0, 3.0, 1.0, 1.0, 0.5]))
-    loss.negative_received.copy_(torch.tensor([2.0, 4.0, 6.0, 2.0, 4.0, 0.0]))
+    loss.negative_received.copy_(torch.tensor([2.0, 4.0, 6.0, 4.0, 4.0, 0.0]))
     hook = AccumulatedGradientHook(interval=2)
     runner = make_runner(Wrapper(loss), 'gala_hook_log', it=1)
     hook.before_train(runner)
@@ -75,8 +76,9 @@ def test_logs_ratio_by_shot_group():
     scalars = runner.message_hub.log_scalars
     assert scalars['train/gala/pos_neg_ratio_many'].current() == \
         pytest.approx((3.0 + 1.0) / 2)
+    # counts 100 and 20: both edges of the medium group
     assert scalars['train/gala/pos_neg_ratio_medium'].current() == \
-        pytest.approx((0.5 + 0.5) / 2)
+        pytest.approx((0.5 + 0.25) / 2)
     # class 5 has received no negative gradient yet: left out of the mean
     assert scalars['train/gala/pos_neg_ratio_few'].current() == \
         pytest.approx(0.25)

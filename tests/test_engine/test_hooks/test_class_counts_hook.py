@@ -5,7 +5,6 @@ import torch
 import torch.nn as nn
 from toy_long_tail_runner import TOY_COUNTS, ToyLongTailDataset, build_runner
 
-import mmlt  # noqa: F401
 from mmlt.engine.hooks import ClassCountsHook
 from mmlt.models.losses import BalancedSoftmaxLoss, LDAMLoss, LogitAdjustLoss
 

@@ -7,7 +7,6 @@ from mmengine.hooks import Hook
 from mmengine.runner import IterBasedTrainLoop
 from toy_long_tail_runner import TOY_COUNTS, build_runner
 
-import mmlt  # noqa: F401
 from mmlt.engine.hooks import LossEpochHook
 from mmlt.models.losses import LDAMLoss, LogitAdjustLoss
 

@@ -128,3 +128,53 @@ def test_errors():
     metric.process(None, make_samples(logits, labels))
     with pytest.raises(ValueError, match='train_class_counts'):
         metric.evaluate(6)
+
+
+def posthoc_head(method, tau):
+    torch.manual_seed(0)
+    head = RebalancedLinearClsHead(
+        len(COUNTS), 8, method=method, tau=tau,
+        train_class_counts=COUNTS).eval()
+    torch.nn.init.normal_(head.fc.weight, std=2.0)
+    with torch.no_grad():  # head-class rows larger, as after CE training
+        head.fc.weight.mul_(torch.linspace(2.0, 0.5, len(COUNTS))[:, None])
+    return head
+
+
+def test_stored_logit_adjust_matches_reference():
+    head = posthoc_head('logit_adjust', 1.0)
+    labels = torch.arange(60) % len(COUNTS)
+    feats = 0.2 * head.fc.weight.detach()[labels] + torch.randn(60, 8)
+    samples = [
+        s.to_dict() for s in head.predict((
+            feats, ), [DataSample().set_gt_label(int(y)) for y in labels])
+    ]
+    metrics = evaluate(RebalancedAccuracy(rebalance='stored'), samples)
+
+    logits = head((feats, )).detach().double().numpy()
+    counts = np.array(COUNTS, dtype=np.float64)
+    adjusted = logits - np.log(counts / counts.sum())
+    for prefix, z in (('', logits), ('rebalanced/', adjusted)):
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        expected = LongTailAccuracy.calculate(
+            p.argmax(axis=1), labels.numpy(), len(COUNTS), p.max(axis=1),
+            COUNTS)
+        for key, value in expected.items():
+            assert metrics[f'long-tail/{prefix}{key}'] == pytest.approx(
+                value, abs=1e-6), key
+    assert metrics['long-tail/rebalanced/few'] > metrics['long-tail/few']
+
+
+@pytest.mark.parametrize('method', ['logit_adjust', 'tau_norm'])
+def test_transductive_refuses_other_methods(method):
+    head = posthoc_head(method, 1.0)
+    samples = [
+        s.to_dict() for s in head.predict((torch.randn(3, 8), ),
+                                          [DataSample().set_gt_label(0)] * 3)
+    ]
+    with pytest.raises(ValueError, match="method='prediction'.*"
+                       "rebalance='stored'"):
+        RebalancedAccuracy().process(None, samples)
+    with pytest.raises(ValueError, match='tau must be .*>= 0, got -1'):
+        RebalancedAccuracy(tau=-1)

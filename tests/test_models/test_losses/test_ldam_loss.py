@@ -158,3 +158,26 @@ def test_rejects_soft_labels():
 def test_bad_hyper_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         LDAMLoss(**kwargs)
+
+
+def test_drw_with_sample_weights_and_sum():
+    scores, labels = make_batch(6, num=8)
+    sample_weight = torch.linspace(0.0, 2.0, 8)
+    loss = LDAMLoss(drw_start_epoch=0, class_counts=COUNTS, loss_weight=0.5)
+    loss.set_epoch(0)
+    plain = reference_losses(scores.numpy(), labels.numpy(), COUNTS, 0.5,
+                             30.0)
+    class_weight = reference_drw_weights(COUNTS, 0.9999)[labels.numpy()]
+    weighted = sample_weight.numpy() * class_weight * plain
+    np.testing.assert_allclose(
+        loss(scores, labels, weight=sample_weight).item(),
+        0.5 * weighted.sum() / class_weight.sum(),
+        rtol=1e-5)
+    np.testing.assert_allclose(
+        loss(scores, labels, weight=sample_weight, avg_factor=16).item(),
+        0.5 * weighted.sum() / (16 * class_weight.mean()),
+        rtol=1e-5)
+    np.testing.assert_allclose(
+        loss(scores, labels, reduction_override='sum').item(),
+        0.5 * (class_weight * plain).sum(),
+        rtol=1e-5)
