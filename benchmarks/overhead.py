@@ -840,6 +840,6 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
 if __name__ == '__main__':
     if 'MALLOC_MMAP_THRESHOLD_' not in os.environ and sys.platform == 'linux':
         # Restart with glibc's steady state pinned (see STEADY_MALLOC).
-        os.execve(sys.executable, [sys.executable] + sys.argv,
-                  dict(os.environ, **STEADY_MALLOC))
+        argv = getattr(sys, 'orig_argv', [sys.executable] + sys.argv)
+        os.execve(sys.executable, argv, dict(os.environ, **STEADY_MALLOC))
     main()

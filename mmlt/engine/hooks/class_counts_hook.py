@@ -54,7 +54,7 @@ class ClassCountsHook(Hook):
                 'give the loss class_counts=[...] and drop ClassCountsHook.')
         counts = torch.as_tensor(counts, dtype=torch.float64)
         for name, module in targets:
-            current = getattr(module, "class_counts", None)
+            current = getattr(module, 'class_counts', None)
             if current is None:
                 module.set_class_counts(counts)
             elif current.shape != counts.shape or not torch.equal(
