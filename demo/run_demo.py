@@ -135,7 +135,8 @@ def train(cfg: Config, experiment_name: str) -> str:
     cfg.val_dataloader = cfg.val_evaluator = cfg.val_cfg = None
     runner = Runner.from_cfg(cfg)
     runner.train()
-    checkpoint = osp.join(cfg.work_dir, f'epoch_{cfg.train_cfg.max_epochs}.pth')
+    checkpoint = osp.join(cfg.work_dir,
+                          f'epoch_{cfg.train_cfg.max_epochs}.pth')
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'Training did not write {checkpoint}.')
     return checkpoint
@@ -488,7 +489,7 @@ def run(args: argparse.Namespace) -> Dict:
                 args.data_root
     options.update(args.cfg_options)
 
-    runs, commands = {}, {}
+    runs, commands, sweeps = {}, {}, {}
     for spec in DEMO_RUNS:
         name, config = spec['name'], spec['config']
         init_from = spec.get('init_from')
@@ -496,6 +497,7 @@ def run(args: argparse.Namespace) -> Dict:
         sweep = spec.get('sweep')
         if sweep is not None and args.eps is not None:
             sweep = (sweep[0], tuple(args.eps))
+        sweeps[name] = sweep
         cfg = load_config(config, work_root, args.seed, options)
         epochs = args.stage2_epochs if init_from else args.epochs
         run_options = dict(options)
@@ -527,9 +529,13 @@ def run(args: argparse.Namespace) -> Dict:
 
     rows = []
     for label, name, kind in DEMO_ROWS:
+        run = runs[name]
+        if run['sweep'] is not None:  # e.g. 'LORT stage 2 (eps 0.7)'
+            key = sweeps[name][0].split('.')[-1]
+            label = f'{label} ({key} {best_row(run["sweep"])["value"]:g})'
         if kind == 'rebalanced':
-            label = f'{label} (tau {runs[name]["tau"]:g})'
-        rows.append(dict(method=label, **runs[name][kind]))
+            label = f'{label} (tau {run["tau"]:g})'
+        rows.append(dict(method=label, **run[kind]))
     counts = runs['ce']['train_class_counts']
     classes = runs['ce']['classes']
     table = format_table(rows)

@@ -121,13 +121,6 @@ def merge_args(cfg, args):
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 
-    if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
-    elif args.resume is not None:
-        cfg.resume = True
-        cfg.load_from = args.resume
-
     if args.auto_scale_lr:
         if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):
             raise ValueError(
@@ -138,6 +131,16 @@ def merge_args(cfg, args):
 
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+
+    # After --cfg-options, so that `--resume` resumes from the work directory
+    # also when `load_from` (e.g. a stage-1 checkpoint) comes from
+    # --cfg-options: mmengine resumes from `load_from` whenever it is set.
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
 
     for field in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         set_default_dataloader_cfg(cfg, field, args)

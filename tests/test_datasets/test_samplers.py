@@ -131,7 +131,7 @@ def test_registry_build_and_default_seed():
 def test_errors():
     with pytest.raises(ValueError, match=r'rank must be in \[0, 2\), got 2'):
         ClassAwareSampler(_long_tailed_dataset(), seed=0, rank=2, world_size=2)
-    with pytest.raises(ValueError, match='non-negative integer labels'):
+    with pytest.raises(ValueError, match='got label -1 at index 1'):
         ClassAwareSampler(LabelledDataset([0, -1, 2]), seed=0)
     with pytest.raises(ValueError, match='non-negative integer labels'):
         SquareRootSampler(LabelledDataset([0.5, 1.0]), seed=0)

@@ -2,6 +2,7 @@
 import json
 import os.path as osp
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -31,13 +32,18 @@ def demo_run(tmp_path_factory):
     src.mkdir()
     write_fashion_mnist_gz(str(src), **synthetic_fashion_mnist(200, 20))
     out_dir = tmp / 'out'
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    results = run_demo.main([
-        '--src', str(src), '--data-root', str(tmp / 'fashion-mnist'),
-        '--out-dir', str(out_dir), '--epochs', '3', '--stage2-epochs', '1',
-        '--taus', '0', '0.5', '1', '--eps', '0.5', '0.9', '--cfg-options',
-        *TINY_OPTIONS
-    ])
+    try:
+        results = run_demo.main([
+            '--src', str(src), '--data-root',
+            str(tmp / 'fashion-mnist'), '--out-dir',
+            str(out_dir), '--epochs', '3', '--stage2-epochs', '1', '--taus',
+            '0', '0.5', '1', '--eps', '0.5', '0.9', '--cfg-options',
+            *TINY_OPTIONS
+        ])
+    finally:
+        torch.set_num_threads(threads)
     return results, out_dir
 
 
@@ -47,6 +53,8 @@ def test_outputs_and_table(demo_run, capsys):
         assert json.load(f)['rows'] == results['rows']
     with open(out_dir / 'per_class_accuracy.png', 'rb') as f:
         assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+    height, width = plt.imread(out_dir / 'per_class_accuracy.png').shape[:2]
+    assert width > 600 and height > 400
     assert results['columns'] == [
         'Method', 'Overall', 'Mean/class', 'Many', 'Medium', 'Few', 'ECE'
     ]
@@ -54,11 +62,14 @@ def test_outputs_and_table(demo_run, capsys):
     assert header == ('| Method | Overall | Mean/class | Many | Medium | Few '
                       '| ECE |')
     methods = [row['method'] for row in results['rows']]
+    lort = results['runs']['lort']
+    eps = [r['value'] for r in lort['sweep']
+           if r['checkpoint'] == lort['checkpoint']][0]
     assert methods == [
         'CE', f'CE + re-balancing (tau {results["runs"]["ce"]["tau"]:g})',
         'GALA',
         f'GALA + re-balancing (tau {results["runs"]["gala"]["tau"]:g})',
-        'CE stage 1 -> LORT stage 2'
+        f'CE stage 1 -> LORT stage 2 (eps {eps:g})'
     ]
     assert len(results['table_markdown'].splitlines()) == 2 + len(methods)
 

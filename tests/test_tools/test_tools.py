@@ -1,5 +1,6 @@
 """End-to-end tests of tools/train.py, tools/test.py and the dist scripts on
 a tiny long-tailed dataset (LeNet-5, 32x32 grayscale PNGs, CPU)."""
+import importlib.util
 import json
 import os
 import os.path as osp
@@ -12,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.runner.checkpoint import _load_checkpoint
 
 import mmlt  # noqa: F401  (checkpoint loading policy)
@@ -191,6 +193,35 @@ def test_resume_auto_matches_uninterrupted_run(tmp_path, data_root,
             np.testing.assert_array_equal(history, expected_history)
     for key in ('epoch', 'iter', 'max_epochs', 'max_iters'):
         assert hub['runtime_info'][key] == expected_hub['runtime_info'][key]
+
+
+def load_tool(name):
+    """Import ``tools/<name>.py`` as a module."""
+    spec = importlib.util.spec_from_file_location(
+        f'tool_{name}', osp.join(REPO_ROOT, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize('resume,expected_load_from', [
+    ([], 'stage1.pth'),
+    (['--resume'], None),
+    (['--resume', 'run/epoch_3.pth'], 'run/epoch_3.pth'),
+])
+def test_resume_wins_over_load_from_in_cfg_options(monkeypatch, resume,
+                                                   expected_load_from):
+    # A stage-2 run gets its stage-1 checkpoint from --cfg-options; adding
+    # --resume must resume the run itself, not the stage-1 checkpoint.
+    train_tool = load_tool('train')
+    monkeypatch.setenv('LOCAL_RANK', '0')  # parse_args sets it otherwise
+    monkeypatch.setattr(sys, 'argv', [
+        'train.py', CONFIG, *resume, '--cfg-options', 'load_from=stage1.pth'
+    ])
+    args = train_tool.parse_args()
+    cfg = train_tool.merge_args(Config.fromfile(CONFIG), args)
+    assert cfg.load_from == expected_load_from
+    assert cfg.get('resume', False) == bool(resume)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='tests the CPU path')

@@ -154,6 +154,17 @@ def test_getattr_beyond_history_buffer_methods_is_refused(
         _load_checkpoint(str(path), map_location='cpu')
 
 
+@needs_weights_only_patch
+def test_object_arrays_are_refused(tmp_path, monkeypatch):
+    # Object dtypes can carry arbitrary Python objects: not in the allowlist,
+    # even when the objects themselves would be allowed.
+    monkeypatch.delenv(TRUST_ENV_VAR, raising=False)
+    path = tmp_path / 'object_array.pth'
+    torch.save(dict(meta=np.array([1, 'a'], dtype=object)), path)
+    with pytest.raises(UntrustedCheckpointError, match='ObjectDType'):
+        _load_checkpoint(str(path), map_location='cpu')
+
+
 def test_trust_env_var_values(monkeypatch):
     for value, expected in [('1', True), ('true', True), ('0', False),
                             ('', False)]:

@@ -50,12 +50,15 @@ class ClassWeightedSampler(Sampler):
 
         labels = np.asarray(dataset.get_gt_labels())
         if (labels.ndim != 1 or labels.size == 0
-                or not np.issubdtype(labels.dtype, np.integer)
-                or labels.min() < 0):
+                or not np.issubdtype(labels.dtype, np.integer)):
             raise ValueError(
                 'get_gt_labels() must return a non-empty 1-D array of '
                 f'non-negative integer labels, got shape {labels.shape} and '
                 f'dtype {labels.dtype}.')
+        if labels.min() < 0:
+            raise ValueError(
+                'get_gt_labels() must return non-negative integer labels, got '
+                f'label {labels.min()} at index {labels.argmin()}.')
         labels = torch.from_numpy(labels.astype(np.int64))
         class_counts = torch.bincount(labels)
         # Dataset indices grouped by class; class c owns the block

@@ -137,6 +137,8 @@ class AccumulatedGradientHook(Hook):
         return out
 
     def _train_class_counts(self, runner, num_classes: int) -> np.ndarray:
+        """Training images per class: the ``train_class_counts`` argument,
+        else the training dataset's metainfo, else its labels."""
         if self.train_class_counts is not None:
             return np.asarray(self.train_class_counts, dtype=np.int64)
         dataset = runner.train_dataloader.dataset

@@ -25,7 +25,10 @@ class ZeroPadShortcut(nn.Module):
                  stride: int) -> None:
         super().__init__()
         extra = out_channels - in_channels
-        assert extra >= 0, 'ZeroPadShortcut cannot reduce channels'
+        if extra < 0:
+            raise ValueError(
+                'ZeroPadShortcut can only add channels, got in_channels='
+                f'{in_channels} > out_channels={out_channels}.')
         self.pad_front = extra // 2
         self.pad_back = extra - extra // 2
         self.stride = stride

@@ -214,9 +214,12 @@ class GALALoss(nn.Module):
         return adjustment.scatter(1, label[:, None], 0.0)
 
     def pop_pending(self) -> torch.Tensor:
-        """Return the (3, C) float64 increments of ``theta``, ``phi`` and
-        ``negative_received`` gathered since the last call (zeros if none)
-        and clear them."""
+        """Take the increments gathered since the last call and clear them.
+
+        Returns:
+            torch.Tensor: Shape (3, C), float64: the increments of ``theta``,
+            ``phi`` and ``negative_received`` (zeros if none).
+        """
         pending = self._pending
         self._pending = None
         if pending is None:

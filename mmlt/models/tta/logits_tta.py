@@ -24,6 +24,15 @@ class AverageClsLogitsTTA(AverageClsScoreTTA):
 
     def _merge_single_sample(self,
                              data_samples: List[DataSample]) -> DataSample:
+        """Merge the augmented views of one sample.
+
+        Args:
+            data_samples (List[DataSample]): The predictions of the views.
+
+        Returns:
+            DataSample: Mean ``pred_score`` and ``pred_logits`` of the views
+            and ``pred_label`` the argmax of the mean score.
+        """
         merged = super()._merge_single_sample(data_samples)
         merged.set_pred_label(merged.pred_score.argmax(dim=-1, keepdim=True))
         with_logits = ['pred_logits' in s for s in data_samples]

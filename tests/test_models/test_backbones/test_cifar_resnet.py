@@ -72,6 +72,8 @@ def test_zero_pad_shortcut():
             expected[:, 8:24, i, j] = x[:, :, 2 * i, 2 * j]
     assert torch.equal(shortcut(x), expected)
     assert _num_params(shortcut) == 0
+    with pytest.raises(ValueError, match='in_channels=32 > out_channels=16'):
+        ZeroPadShortcut(32, 16, stride=1)
 
 
 def test_frozen_stages():
