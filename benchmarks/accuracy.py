@@ -1,0 +1,984 @@
+"""Accuracy of mmlt's long-tail methods on one backbone and one schedule.
+
+For every imbalance factor (default 100 and 10) and every training seed
+(default 0, 1, 2) the script trains, with MMEngine's runner and the
+functions of ``demo/run_demo.py``:
+
+========================  =================================================
+training                  rows of the table
+========================  =================================================
+``ce``                    CE; CE + prediction re-balancing (GALA's, tau on
+                          val); CE + post-hoc logit adjustment (tau on val)
+``logit_adjust``          LogitAdjust loss (tau 1, Menon et al.)
+``balanced_softmax``      Balanced Softmax
+``ldam_drw``              LDAM-DRW: cosine head (``NormedLinearClsHead``,
+                          s = 30), max margin 0.5, deferred re-weighting
+                          (beta 0.9999) from 80 % of the epochs (160 / 200
+                          in the paper)
+``gala``                  GALA (lambda on val); GALA + prediction
+                          re-balancing (tau on val)
+``lort``                  CE stage 1 -> LORT stage 2: the ``ce`` model's
+                          classifier re-trained on its frozen features
+                          (eps on val; SGD lr 5e-4, momentum 0.9, no weight
+                          decay, cosine, instance-balanced sampling)
+========================  =================================================
+
+All trainings share the base config's backbone, schedule and data. Every
+choice (tau of both post-hoc methods, GALA's lambdas, LORT's eps) is made on
+the dataset config's validation split, by the highest validation mean
+per-class accuracy (the first on ties): :func:`select_tau` gets the
+validation logits only, and the test logits of a model are computed after
+all its choices. The test figures are top-1, mean per-class, many / medium /
+few-shot accuracy and ECE (:class:`LongTailAccuracy`; re-balancing is
+transductive over the evaluated split, as in GALA's paper). The script
+writes ``<name>.json`` (every run, every validation table, the choices and
+why), ``<name>.md`` (mean +- sample standard deviation over seeds) and
+``<name>.png`` (grouped bars) to ``--out-dir``.
+
+The defaults are Fashion-MNIST-LT (``configs/_base_/datasets/
+fashion-mnist-lt.py``: at most 500 images per class from the first 50,000
+training images, validation = the last 10,000 training images, test = the
+10,000 test images) with the 3-conv CNN of ``configs/demo``. Any MMPretrain
+config works: ``--base-config`` is a plain cross-entropy config (model,
+schedule, data; its head must be linear), ``--dataset-config`` replaces its
+dataloaders and data pre-processor, ``--cfg-options`` applies to every run,
+e.g. for a GPU-scale comparison on CIFAR-100-LT::
+
+    python benchmarks/accuracy.py \\
+        --base-config configs/baselines/resnet32_cifar100-lt-ir100_ce.py \\
+        --dataset-config configs/benchmarks/cifar100-lt_val-split.py \\
+        --imbalance-factors 100 --workers 1 --threads 8 --name cifar100-lt
+
+Usage::
+
+    python benchmarks/accuracy.py --quick   # ~5 min on 2 CPU cores
+    python benchmarks/accuracy.py           # ~30 min on 2 CPU cores
+"""
+import argparse
+import copy
+import json
+import math
+import multiprocessing
+import os
+import os.path as osp
+import sys
+import time
+import uuid
+import warnings
+from typing import Dict, List, Optional, Sequence, Tuple
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO_ROOT not in sys.path:  # run as a script: `demo`, `benchmarks`
+    sys.path.insert(0, REPO_ROOT)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+from torch.utils.data import DataLoader, Subset  # noqa: E402
+
+import mmlt  # noqa: E402,F401  (registries and compat patches)
+from benchmarks.overhead import machine_info  # noqa: E402
+from demo.prepare_fashion_mnist import (DEBIAN_SOURCE_DIR,  # noqa: E402
+                                        DEFAULT_DATA_ROOT,
+                                        prepare_fashion_mnist)
+from demo.run_demo import (CE_CONFIG, METRIC_KEYS, TABLE_COLUMNS,  # noqa
+                           best_row, load_config, max_epochs_options, train)
+from mmlt.evaluation.rebalancing import collect_logits, tau_sweep  # noqa
+from mmlt.models.losses import (lort_eps_from_ratio,  # noqa: E402
+                                lort_target_ratio)
+from mmpretrain.registry import DATASETS  # noqa: E402
+
+SCHEMA_VERSION = 1
+TAUS = tuple(0.25 * i for i in range(9))  # 0, 0.25, ..., 2
+DATASET_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader',
+                'data_preprocessor')
+SELECTION_RULE = ('highest mean per-class accuracy on the validation split '
+                  '(the first grid value on ties)')
+# LDAM-DRW (Cao et al. 2019, and their code): margins, scale, DRW from
+# epoch 160 of 200, effective-number beta
+LDAM = dict(max_margin=0.5, scale=30.0, drw_fraction=0.8, drw_beta=0.9999)
+# LORT stage 2 (Wang et al. 2024): only the classifier, on frozen features
+LORT_STAGE2 = dict(lr=5e-4, momentum=0.9, weight_decay=0.)
+LORT_PAPER_EPS, LORT_PAPER_CLASSES = 0.98, 100  # CIFAR-100-LT
+GALA_HOOK_INTERVAL = 50
+# Settings of the two modes; command-line arguments override them.
+MODES = dict(
+    full=dict(
+        epochs=None,  # the base config's (30 for Fashion-MNIST-LT)
+        stage2_epochs=20,
+        val_size=None,
+        test_size=None,
+        gala_lambdas=((1.0, 1.0), (1.2, 0.9)),
+        lort_eps=(0.5, 0.7, 0.9),  # + the paper's target ratio
+        name='accuracy'),
+    quick=dict(
+        epochs=5,
+        stage2_epochs=4,
+        val_size=2000,
+        test_size=5000,
+        gala_lambdas=((1.0, 1.0), ),
+        lort_eps=(),  # only the paper's target ratio
+        name='accuracy_quick'),
+)
+TRAININGS = ('ce', 'logit_adjust', 'balanced_softmax', 'ldam_drw', 'gala',
+             'lort')
+# (row label, training, post-hoc re-balancing method chosen on val or None)
+ROWS = (
+    ('CE', 'ce', None),
+    ('CE + re-balancing', 'ce', 'prediction'),
+    ('CE + post-hoc logit adjustment', 'ce', 'logit_adjust'),
+    ('LogitAdjust loss', 'logit_adjust', None),
+    ('Balanced Softmax', 'balanced_softmax', None),
+    ('LDAM-DRW', 'ldam_drw', None),
+    ('GALA', 'gala', None),
+    ('GALA + re-balancing', 'gala', 'prediction'),
+    ('CE stage 1 -> LORT stage 2', 'lort', None),
+)
+
+
+def paper_ratio_eps(num_classes: int) -> float:
+    """LORT's eps with the true-to-other target ratio of the paper's
+    CIFAR-100-LT setting (eps 0.98 at 100 classes, ratio 3.04)."""
+    ratio = lort_target_ratio(LORT_PAPER_EPS, LORT_PAPER_CLASSES)
+    return round(lort_eps_from_ratio(ratio, num_classes), 3)
+
+
+# --------------------------------------------------------------------------
+# configs of the trainings
+# --------------------------------------------------------------------------
+def base_config(job: dict) -> Config:
+    """The cross-entropy config of one (imbalance factor, seed) job: the base
+    config, the dataset config's data, the imbalance factor, the options and
+    the number of epochs, in that order."""
+    cfg = load_config(job['base_config'], job['work_dir'], job['seed'])
+    if job['dataset_config']:
+        data = Config.fromfile(job['dataset_config'])
+        for key in DATASET_KEYS:
+            if key in data:
+                cfg[key] = copy.deepcopy(data[key])
+    if job['imbalance_factor'] is not None:
+        cfg.merge_from_dict({
+            f'{split}_dataloader.dataset.imbalance_factor':
+            job['imbalance_factor']
+            for split in ('train', 'val', 'test')
+        })
+    cfg.merge_from_dict(job['cfg_options'])
+    if job['epochs'] is not None:
+        cfg.merge_from_dict(max_epochs_options(cfg, job['epochs']))
+    head = cfg.model.head
+    if head.type not in ('LinearClsHead', 'LogitsLinearClsHead'):
+        raise ValueError(
+            f'--base-config must train a linear head with cross-entropy, '
+            f'got model.head.type={head.type!r} (the methods replace the '
+            'loss, and LDAM-DRW the head).')
+    head.type = 'LogitsLinearClsHead'  # predictions carry the raw logits
+    cfg.load_from = None
+    cfg.log_level = job['log_level']
+    return cfg
+
+
+def with_hooks(cfg: Config, *hooks: dict) -> Config:
+    """``cfg`` with ``hooks`` appended to its ``custom_hooks``."""
+    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + list(hooks)
+    return cfg
+
+
+def training_config(name: str, cfg: Config, value=None,
+                    stage1_checkpoint: Optional[str] = None) -> Config:
+    """The config of training ``name`` (see :data:`TRAININGS`) from the
+    cross-entropy config ``cfg``; ``value`` is the swept hyper-parameter
+    (GALA's ``(lambda1, lambda2)``, LORT's eps)."""
+    cfg = copy.deepcopy(cfg)
+    head = cfg.model.head
+    if name == 'ce':
+        return cfg
+    if name == 'logit_adjust':
+        head.loss = dict(type='LogitAdjustLoss', tau=1.0)
+        return with_hooks(cfg, dict(type='ClassCountsHook'))
+    if name == 'balanced_softmax':
+        head.loss = dict(type='BalancedSoftmaxLoss')
+        return with_hooks(cfg, dict(type='ClassCountsHook'))
+    if name == 'ldam_drw':
+        epochs = cfg.train_cfg.max_epochs
+        cfg.model.head = dict(
+            type='NormedLinearClsHead',
+            num_classes=head.num_classes,
+            in_channels=head.in_channels,
+            scale=LDAM['scale'],
+            loss=dict(
+                type='LDAMLoss',
+                max_margin=LDAM['max_margin'],
+                scale=LDAM['scale'],
+                drw_start_epoch=int(LDAM['drw_fraction'] * epochs),
+                drw_beta=LDAM['drw_beta']),
+            **{key: head[key]
+               for key in ('topk', 'cal_acc') if key in head})
+        return with_hooks(cfg, dict(type='ClassCountsHook'),
+                          dict(type='LossEpochHook'))
+    if name == 'gala':
+        lambda1, lambda2 = value
+        head.loss = dict(
+            type='GALALoss',
+            num_classes=head.num_classes,
+            lambda1=lambda1,
+            lambda2=lambda2)
+        return with_hooks(
+            cfg, dict(type='AccumulatedGradientHook',
+                      interval=GALA_HOOK_INTERVAL))
+    if name == 'lort':
+        if stage1_checkpoint is None:
+            raise ValueError('LORT stage 2 needs the stage-1 checkpoint.')
+        cfg.model.type = 'FrozenFeatureClassifier'
+        cfg.model.norm_eval = True
+        head.loss = dict(type='LORTLoss', eps=value)
+        cfg.optim_wrapper.optimizer = dict(type='SGD', **LORT_STAGE2)
+        epochs = cfg.stage2_epochs
+        cfg.param_scheduler = dict(
+            type='CosineAnnealingLR',
+            by_epoch=True,
+            begin=0,
+            end=epochs,
+            convert_to_iter_based=True)
+        cfg.train_cfg = dict(by_epoch=True, max_epochs=epochs)
+        cfg.default_hooks.checkpoint.interval = epochs
+        cfg.load_from = stage1_checkpoint
+        return with_hooks(cfg, dict(type='ClassifierRetrainingHook'))
+    raise ValueError(f'Unknown training {name!r}; expected one of '
+                     f'{TRAININGS}.')
+
+
+# --------------------------------------------------------------------------
+# evaluation
+# --------------------------------------------------------------------------
+def build_eval_loader(cfg: Config, split: str, max_samples: Optional[int],
+                      seed: int) -> Tuple[DataLoader, dict]:
+    """The ``split`` (``'val'`` or ``'test'``) dataloader of ``cfg`` and its
+    dataset's metainfo; with ``max_samples``, restricted to a random subset
+    of that many images drawn with ``seed`` (the same for every method)."""
+    loader = Runner.build_dataloader(cfg[f'{split}_dataloader'], seed=seed)
+    dataset = loader.dataset
+    metainfo = dataset.metainfo
+    if max_samples is not None and max_samples < len(dataset):
+        rng = np.random.default_rng(seed)
+        indices = np.sort(rng.choice(len(dataset), max_samples, False))
+        loader = DataLoader(
+            Subset(dataset, indices.tolist()),
+            batch_size=loader.batch_size,
+            collate_fn=loader.collate_fn,
+            num_workers=0)
+    return loader, metainfo
+
+
+def load_model(cfg: Config, checkpoint: str,
+               experiment_name: str) -> torch.nn.Module:
+    """The model of ``cfg`` with the weights of ``checkpoint``, built and
+    loaded by MMEngine's runner (device placement, compat loading)."""
+    cfg = copy.deepcopy(cfg)
+    cfg.experiment_name = experiment_name
+    cfg.load_from = checkpoint
+    runner = Runner.from_cfg(cfg)
+    runner.load_or_resume()
+    return runner.model
+
+
+def split_logits(model: torch.nn.Module, loader: DataLoader,
+                 split: str) -> Dict[str, torch.Tensor]:
+    """Plain logits and labels of one split (``split`` names it in the
+    result, so that a mix-up of splits is visible)."""
+    logits, labels = collect_logits(model, loader)
+    return dict(split=split, logits=logits, labels=labels)
+
+
+def select_tau(val_logits: torch.Tensor, val_labels: torch.Tensor,
+               train_class_counts: Sequence[int], method: str,
+               taus: Sequence[float]) -> dict:
+    """Choose the tau of a post-hoc re-balancing ``method`` on the
+    VALIDATION logits (the only data this function gets).
+
+    Returns:
+        dict: ``method``, ``chosen`` tau, ``grid``, ``rule`` and the
+        validation figures of every tau (``validation``).
+    """
+    table = tau_sweep(val_logits, val_labels, taus, train_class_counts,
+                      method)
+    return dict(
+        parameter='tau',
+        method=method,
+        grid=[float(t) for t in taus],
+        rule=SELECTION_RULE,
+        chosen=best_row(table)['tau'],
+        validation=table)
+
+
+def plain_figures(logits: torch.Tensor, labels: torch.Tensor,
+                  train_class_counts: Sequence[int]) -> dict:
+    """:class:`LongTailAccuracy`'s figures of the plain softmax."""
+    return tau_sweep(logits, labels, [0.0], train_class_counts)[0]
+
+
+def test_figures(test: Dict[str, torch.Tensor],
+                 train_class_counts: Sequence[int], method: Optional[str],
+                 tau: float) -> dict:
+    """Test figures of the plain predictions (``method`` None) or of the
+    predictions re-balanced post hoc with ``method`` and the chosen
+    ``tau``."""
+    if test['split'] != 'test':
+        raise ValueError(f'test_figures got the {test["split"]} split.')
+    if method is None:
+        return plain_figures(test['logits'], test['labels'],
+                             train_class_counts)
+    row = tau_sweep(test['logits'], test['labels'], [tau],
+                    train_class_counts, method)[0]
+    row.pop('tau')
+    return row
+
+
+# --------------------------------------------------------------------------
+# one (imbalance factor, seed) job
+# --------------------------------------------------------------------------
+def sweep_values(name: str, job: dict) -> list:
+    """Grid of the hyper-parameter that training ``name`` sweeps on the
+    validation split (``[None]`` for none)."""
+    if name == 'gala':
+        return [tuple(pair) for pair in job['gala_lambdas']]
+    if name == 'lort':
+        return list(job['lort_eps'])
+    return [None]
+
+
+def run_training(name: str, job: dict, cfg: Config, loaders: dict,
+                 counts: Sequence[int],
+                 stage1_checkpoint: Optional[str] = None) -> dict:
+    """Train ``name`` for every value of its sweep, make the choices on the
+    validation split, then evaluate the chosen model on the test split.
+
+    Returns:
+        dict: ``chosen`` (value), ``choices`` (what was chosen, how, and
+        the validation tables), ``candidates`` (checkpoint, validation
+        figures and training time of each value), ``checkpoint`` and
+        ``test`` (test figures per row kind: ``'plain'`` and each post-hoc
+        method).
+    """
+    posthoc = [m for _, training, m in ROWS if training == name and m]
+    values = sweep_values(name, job)
+    need_val = len(values) > 1 or bool(posthoc)
+    tag = job['tag']
+    candidates = []
+    for value in values:
+        run_cfg = training_config(name, cfg, value, stage1_checkpoint)
+        run_dir = osp.join(job['work_dir'], name)
+        if len(values) > 1:
+            run_dir = osp.join(run_dir, value_name(value))
+        run_cfg.work_dir = run_dir
+        label = f'{tag}-{name}' + (f'-{value_name(value)}' if value else '')
+        start = time.time()
+        checkpoint = train(run_cfg, f'{label}-train')
+        candidate = dict(
+            value=value,
+            checkpoint=checkpoint,
+            train_seconds=time.time() - start,
+            config=run_cfg,
+            model=None)
+        if need_val:
+            model = load_model(run_cfg, checkpoint, f'{label}-val')
+            val = split_logits(model, loaders['val'], 'val')
+            candidate['model'] = model
+            candidate['val_plain'] = plain_figures(val['logits'],
+                                                   val['labels'], counts)
+            candidate['tau_choices'] = {
+                method: select_tau(val['logits'], val['labels'], counts,
+                                   method, job['taus'])
+                for method in posthoc
+            }
+        candidates.append(candidate)
+
+    choices = []
+    chosen = candidates[0]
+    if len(values) > 1:
+        table = [dict(c['val_plain'], value=c['value']) for c in candidates]
+        chosen = candidates[table.index(best_row(table))]
+        choices.append(
+            dict(
+                parameter=SWEPT[name],
+                grid=values,
+                rule=SELECTION_RULE + ', plain predictions',
+                chosen=chosen['value'],
+                validation=table))
+    elif values[0] is not None:
+        choices.append(
+            dict(
+                parameter=SWEPT[name],
+                grid=values,
+                rule=job['fixed_reason'][name],
+                chosen=values[0]))
+    tau_choices = chosen.get('tau_choices', {})
+    choices += list(tau_choices.values())
+
+    # every choice is made: now, and only now, the test split
+    model = chosen['model'] or load_model(
+        chosen['config'], chosen['checkpoint'], f'{tag}-{name}-test')
+    test = split_logits(model, loaders['test'], 'test')
+    figures = dict(plain=test_figures(test, counts, None, 0.0))
+    for method, choice in tau_choices.items():
+        figures[method] = test_figures(test, counts, method,
+                                       choice['chosen'])
+    return dict(
+        chosen=chosen['value'],
+        checkpoint=chosen['checkpoint'],
+        choices=choices,
+        candidates=[
+            dict(
+                value=c['value'],
+                checkpoint=c['checkpoint'],
+                train_seconds=c['train_seconds'],
+                val_plain=c.get('val_plain')) for c in candidates
+        ],
+        train_seconds=sum(c['train_seconds'] for c in candidates),
+        test=figures)
+
+
+SWEPT = dict(gala='(lambda1, lambda2)', lort='eps')
+
+
+def value_name(value) -> str:
+    """Directory / log name of a swept value."""
+    if isinstance(value, (tuple, list)):
+        return 'lambda=' + ','.join(f'{v:g}' for v in value)
+    return f'eps={value:g}'
+
+
+def check_counts(cfg: Config, val_meta: dict, test_meta: dict) -> list:
+    """The train split's ``train_class_counts``, checked against the ones
+    the validation and test splits report and the head's classes."""
+    train_meta = DATASETS.build(cfg.train_dataloader.dataset).metainfo
+    counts = train_meta.get('train_class_counts')
+    if counts is None:
+        raise ValueError(
+            'The train dataset has no train_class_counts in its metainfo; '
+            'use an mmlt long-tailed dataset (LongTailDataset, CIFAR100LT, '
+            '...).')
+    for split, meta in (('val', val_meta), ('test', test_meta)):
+        if tuple(meta.get('train_class_counts', ())) != tuple(counts):
+            raise ValueError(
+                f'The {split} split reports train_class_counts '
+                f'{meta.get("train_class_counts")}, the train split has '
+                f'{tuple(counts)}: give the {split} dataloader the same '
+                'long-tail profile (imbalance_factor, n_max, ...).')
+    if len(counts) != cfg.model.head.num_classes:
+        raise ValueError(
+            f'The data has {len(counts)} classes but model.head.num_classes='
+            f'{cfg.model.head.num_classes}; set it with --cfg-options.')
+    return [int(n) for n in counts]
+
+
+def run_job(job: dict) -> dict:
+    """Run every training of one (imbalance factor, seed) job; return its
+    choices and test figures (see :func:`run_training`)."""
+    torch.set_num_threads(job['threads'])
+    start = time.time()
+    with warnings.catch_warnings():
+        if job['log_level'] != 'INFO':  # the libraries' deprecation notices
+            warnings.simplefilter('ignore')
+        cfg = base_config(job)
+        if cfg.val_dataloader.dataset == cfg.test_dataloader.dataset:
+            raise ValueError(
+                'The validation and test dataloaders use the same dataset; '
+                'choices must be made on a validation split carved from the '
+                'training data, never on the test split. Give a dataset '
+                'config with a held-out val_dataloader (e.g. '
+                'configs/benchmarks/cifar100-lt_val-split.py).')
+        cfg.stage2_epochs = job['stage2_epochs']
+        loaders, metas = {}, {}
+        for split, size in (('val', job['val_size']),
+                            ('test', job['test_size'])):
+            loaders[split], metas[split] = build_eval_loader(
+                cfg, split, size, seed=0)
+        counts = check_counts(cfg, metas['val'], metas['test'])
+        if not job['lort_eps']:
+            job['lort_eps'] = [paper_ratio_eps(len(counts))]
+        trainings = {}
+        for name in job['methods']:
+            print(f'[{job["tag"]}] {name} ...', flush=True)
+            stage1 = trainings['ce']['checkpoint'] if name == 'lort' else None
+            trainings[name] = run_training(name, job, cfg, loaders, counts,
+                                           stage1)
+    rows = {}
+    for label, name, method in ROWS:
+        if name in trainings:
+            rows[label] = trainings[name]['test'][method or 'plain']
+    print(f'[{job["tag"]}] done in {time.time() - start:.0f} s', flush=True)
+    return dict(
+        imbalance_factor=job['imbalance_factor'],
+        seed=job['seed'],
+        train_class_counts=counts,
+        classes=list(metas['test'].get('classes', [])),
+        num_val=len(loaders['val'].dataset),
+        num_test=len(loaders['test'].dataset),
+        trainings=trainings,
+        rows=rows,
+        wall_seconds=time.time() - start)
+
+
+# --------------------------------------------------------------------------
+# aggregation and outputs
+# --------------------------------------------------------------------------
+def mean_std(values: Sequence[float]) -> Tuple[float, float]:
+    """Mean and sample standard deviation (ddof 1; nan for one value, and
+    both nan if any value is nan, e.g. an empty shot group)."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0 or np.isnan(values).any():
+        return math.nan, math.nan
+    std = float(values.std(ddof=1)) if values.size > 1 else math.nan
+    return float(values.mean()), std
+
+
+def choice_summary(job: dict, label: str) -> str:
+    """The values chosen on validation for one row of one job."""
+    _, name, method = next(row for row in ROWS if row[0] == label)
+    training = job['trainings'][name]
+    parts = []
+    if name in SWEPT:
+        value = training['chosen']
+        parts.append(
+            value_name(value).replace('lambda=', 'lambda ').replace(
+                'eps=', 'eps '))
+    if method:
+        tau = next(c['chosen'] for c in training['choices']
+                   if c.get('method') == method)
+        parts.append(f'tau {tau:g}')
+    return ', '.join(parts)
+
+
+def summarise(jobs: List[dict]) -> List[dict]:
+    """Per imbalance factor, per row: mean and std over seeds of every
+    figure, the per-seed values and the per-seed choices."""
+    summary = []
+    for factor in sorted({job['imbalance_factor'] for job in jobs},
+                         key=lambda f: -(f or 0)):
+        group = sorted((job for job in jobs
+                        if job['imbalance_factor'] == factor),
+                       key=lambda job: job['seed'])
+        rows = []
+        for label, _, _ in ROWS:
+            if label not in group[0]['rows']:
+                continue
+            per_seed = {
+                key: [job['rows'][label][key] for job in group]
+                for key in METRIC_KEYS
+            }
+            stats = {key: mean_std(values) for key, values in per_seed.items()}
+            rows.append(
+                dict(
+                    method=label,
+                    seeds=[job['seed'] for job in group],
+                    mean={key: stats[key][0]
+                          for key in METRIC_KEYS},
+                    std={key: stats[key][1]
+                         for key in METRIC_KEYS},
+                    per_seed=per_seed,
+                    chosen=[choice_summary(job, label) for job in group]))
+        summary.append(
+            dict(
+                imbalance_factor=factor,
+                train_class_counts=group[0]['train_class_counts'],
+                rows=rows))
+    return summary
+
+
+def format_cell(mean: float, std: float, digits: int) -> str:
+    if math.isnan(mean):
+        return 'n/a'
+    if math.isnan(std):
+        return f'{mean:.{digits}f}'
+    return f'{mean:.{digits}f} ± {std:.{digits}f}'
+
+
+def format_table(rows: List[dict]) -> str:
+    """Markdown table of one imbalance factor's summary rows."""
+    columns = list(TABLE_COLUMNS) + ['Chosen on val (per seed)']
+    lines = [
+        '| ' + ' | '.join(columns) + ' |',
+        '|' + '|'.join(['---'] + ['---:'] * (len(columns) - 2) + ['---']) +
+        '|'
+    ]
+    for row in rows:
+        cells = [row['method']]
+        for key in METRIC_KEYS:
+            cells.append(
+                format_cell(row['mean'][key], row['std'][key],
+                            3 if key == 'ece' else 1))
+        chosen = [c for c in row['chosen'] if c]
+        cells.append('; '.join(chosen) if chosen else '')
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def shot_groups(counts: Sequence[int]) -> str:
+    counts = np.asarray(counts)
+    many = int((counts > 100).sum())
+    few = int((counts < 20).sum())
+    return f'{many} / {len(counts) - many - few} / {few}'
+
+
+def format_markdown(report: dict) -> str:
+    """All tables, with what they are and how they were made."""
+    settings = report['settings']
+    lines = []
+    for block in report['summary']:
+        factor = block['imbalance_factor']
+        counts = block['train_class_counts']
+        title = (f'Imbalance factor {factor:g}'
+                 if factor is not None else 'The config\'s imbalance factor')
+        lines += [
+            f'### {title}', '',
+            f'{sum(counts)} training images ({counts[0]} .. {counts[-1]} '
+            f'per class), many / medium / few classes '
+            f'{shot_groups(counts)}; {len(block["rows"][0]["seeds"])} seeds '
+            f'({", ".join(str(s) for s in block["rows"][0]["seeds"])}); '
+            'mean ± sample std over seeds.', '',
+            format_table(block['rows']), ''
+        ]
+    lines.append(
+        f'Accuracy in %, ECE in [0, 1] (15 bins); test split of '
+        f'{report["jobs"][0]["num_test"]} images, choices on a validation '
+        f'split of {report["jobs"][0]["num_val"]} images by the '
+        f'{SELECTION_RULE}. Tau grid {format_grid(settings["taus"])}; GALA '
+        f'(lambda1, lambda2) grid {settings["gala_lambdas"]}; LORT eps grid '
+        f'{settings["lort_eps"] or "[paper ratio]"}; '
+        f'{settings["epochs"] or "config"} epochs, LORT stage 2 '
+        f'{settings["stage2_epochs"]} epochs.')
+    return '\n'.join(lines)
+
+
+def format_grid(values: Sequence[float]) -> str:
+    return '{' + ', '.join(f'{v:g}' for v in values) + '}'
+
+
+def plot_grouped_bars(summary: List[dict], path: str) -> None:
+    """One panel per imbalance factor: bars of each method's mean
+    per-class / many / medium / few accuracy (mean over seeds, std as error
+    bars)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    keys = ('mean_class_acc', 'many', 'medium', 'few')
+    names = dict(
+        mean_class_acc='Mean/class', many='Many', medium='Medium', few='Few')
+    fig, axes = plt.subplots(
+        len(summary), 1, figsize=(11, 3.6 * len(summary)), squeeze=False)
+    for ax, block in zip(axes[:, 0], summary):
+        rows = block['rows']
+        present = [
+            key for key in keys
+            if any(not math.isnan(row['mean'][key]) for row in rows)
+        ]
+        width = 0.8 / len(rows)
+        for i, row in enumerate(rows):
+            heights = [row['mean'][key] for key in present]
+            errors = [
+                0 if math.isnan(row['std'][key]) else row['std'][key]
+                for key in present
+            ]
+            ax.bar(
+                np.arange(len(present)) - 0.4 + (i + 0.5) * width,
+                heights,
+                width,
+                yerr=errors,
+                capsize=2,
+                label=row['method'],
+                color=plt.cm.tab10(i % 10))
+        ax.set_xticks(np.arange(len(present)))
+        ax.set_xticklabels([names[key] for key in present])
+        ax.set_ylabel('test accuracy (%)')
+        ax.set_ylim(0, 100)
+        factor = block['imbalance_factor']
+        ax.set_title(f'imbalance factor {factor:g}'
+                     if factor is not None else 'config imbalance factor')
+        ax.grid(axis='y', alpha=0.3)
+    axes[-1, 0].legend(
+        loc='upper center', bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def to_json(value):
+    """``value`` with tuples as lists, nan as None and configs dropped."""
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------
+# command line
+# --------------------------------------------------------------------------
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Accuracy of the long-tail methods (CE, post-hoc logit '
+        'adjustment, LogitAdjust loss, Balanced Softmax, LDAM-DRW, GALA, '
+        'GALA + re-balancing, CE -> LORT stage 2) over seeds and imbalance '
+        'factors.')
+    parser.add_argument(
+        '--quick',
+        action='store_true',
+        help='short schedule and validation / test subsets (~5 min)')
+    parser.add_argument(
+        '--base-config',
+        default=CE_CONFIG,
+        help='plain cross-entropy config (model, schedule, data)')
+    parser.add_argument(
+        '--dataset-config',
+        help='config whose dataloaders and data_preprocessor replace the '
+        "base config's; it needs a validation split held out from the "
+        'training data')
+    parser.add_argument(
+        '--imbalance-factors',
+        nargs='+',
+        default=['100', '10'],
+        help="imbalance factors, set on all three splits, or 'config'")
+    parser.add_argument(
+        '--seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument(
+        '--methods',
+        nargs='+',
+        choices=TRAININGS,
+        default=list(TRAININGS),
+        help='trainings to run (lort needs ce)')
+    parser.add_argument('--epochs', type=int, help='training epochs')
+    parser.add_argument(
+        '--stage2-epochs', type=int, help='LORT stage-2 epochs')
+    parser.add_argument(
+        '--val-size',
+        type=int,
+        help='evaluate a random subset of the validation split')
+    parser.add_argument(
+        '--test-size', type=int, help='evaluate a random subset of the test '
+        'split')
+    parser.add_argument(
+        '--taus',
+        type=float,
+        nargs='+',
+        default=list(TAUS),
+        help='tau grid of both post-hoc methods (default 0, 0.25, ..., 2)')
+    parser.add_argument(
+        '--gala-lambdas',
+        nargs='+',
+        help="GALA (lambda1, lambda2) grid as 'l1,l2' items")
+    parser.add_argument(
+        '--lort-eps', type=float, nargs='+', help='LORT eps grid')
+    parser.add_argument(
+        '--workers',
+        type=int,
+        default=2,
+        help='parallel (imbalance factor, seed) jobs (processes)')
+    parser.add_argument(
+        '--threads', type=int, default=1, help='torch threads per worker')
+    parser.add_argument(
+        '--out-dir',
+        default=osp.join(REPO_ROOT, 'benchmarks', 'results'),
+        help='where <name>.json / .md / .png go')
+    parser.add_argument('--name', help='output file name stem')
+    parser.add_argument(
+        '--work-dir',
+        default=osp.join(REPO_ROOT, 'work_dirs', 'accuracy_benchmark'),
+        help='checkpoints and logs')
+    parser.add_argument(
+        '--data-root',
+        default=osp.join(REPO_ROOT, DEFAULT_DATA_ROOT),
+        help='decompressed Fashion-MNIST (default config only)')
+    parser.add_argument(
+        '--src',
+        default=DEBIAN_SOURCE_DIR,
+        help="directory of Debian's gzipped Fashion-MNIST files")
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        default={},
+        help='overrides applied to every run, xxx=yyy format')
+    parser.add_argument(
+        '--verbose', action='store_true', help="print MMEngine's logs")
+    return parser.parse_args(argv)
+
+
+def resolve_settings(args: argparse.Namespace) -> dict:
+    """The mode's settings with the command line's overrides."""
+    mode = MODES['quick' if args.quick else 'full']
+    settings = dict(mode)
+    for key in ('epochs', 'stage2_epochs', 'val_size', 'test_size', 'name'):
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    if args.gala_lambdas:
+        try:
+            settings['gala_lambdas'] = tuple(
+                tuple(float(v) for v in item.split(','))
+                for item in args.gala_lambdas)
+        except ValueError:
+            settings['gala_lambdas'] = ()
+        if any(len(pair) != 2 for pair in settings['gala_lambdas']) or (
+                not settings['gala_lambdas']):
+            raise ValueError("--gala-lambdas takes 'lambda1,lambda2' items, "
+                             f'got {args.gala_lambdas}.')
+    if args.lort_eps:
+        settings['lort_eps'] = tuple(args.lort_eps)
+    factors = []
+    for item in args.imbalance_factors:
+        if item == 'config':
+            factors.append(None)
+            continue
+        try:
+            factors.append(float(item))
+        except ValueError:
+            raise ValueError(f"--imbalance-factors takes numbers or 'config'"
+                             f', got {item!r}.') from None
+        if factors[-1] < 1:
+            raise ValueError(f'An imbalance factor must be >= 1, got {item}.')
+    settings['imbalance_factors'] = factors
+    settings['taus'] = [float(t) for t in args.taus]
+    methods = list(dict.fromkeys(args.methods))
+    if 'lort' in methods and 'ce' not in methods:
+        methods.insert(0, 'ce')  # stage 1
+    settings['methods'] = [m for m in TRAININGS if m in methods]
+    return settings
+
+
+def fixed_reasons(settings: dict) -> Dict[str, str]:
+    mode = 'quick mode' if settings['name'] == MODES['quick'][
+        'name'] else 'a one-value grid'
+    return dict(
+        gala=f'fixed ({mode}): lambda1 = lambda2 = 1 makes GALA logit '
+        'adjustment with the accumulated-gradient prior (notes: yardstick '
+        'setting)',
+        lort=f'fixed ({mode}): the eps whose true-to-other target ratio '
+        f'equals the paper\'s (eps {LORT_PAPER_EPS} on '
+        f'{LORT_PAPER_CLASSES} classes, ratio '
+        f'{lort_target_ratio(LORT_PAPER_EPS, LORT_PAPER_CLASSES):.2f})')
+
+
+def make_jobs(args: argparse.Namespace, settings: dict) -> List[dict]:
+    options = {}
+    if args.dataset_config is None and osp.abspath(
+            args.base_config) == osp.abspath(CE_CONFIG):
+        prepare_fashion_mnist(
+            args.data_root,
+            args.src,
+            check_counts=args.src == DEBIAN_SOURCE_DIR)
+        for split in ('train', 'val', 'test'):
+            options[f'{split}_dataloader.dataset.dataset.data_root'] = \
+                osp.abspath(args.data_root)
+    options.update(args.cfg_options)
+    run_id = uuid.uuid4().hex[:6]
+    jobs = []
+    for factor in settings['imbalance_factors']:
+        for seed in args.seeds:
+            key = f'if{factor:g}' if factor is not None else 'ifconfig'
+            jobs.append(
+                dict(
+                    tag=f'{run_id}-{key}-seed{seed}',
+                    base_config=args.base_config,
+                    dataset_config=args.dataset_config,
+                    imbalance_factor=factor,
+                    seed=seed,
+                    cfg_options=options,
+                    epochs=settings['epochs'],
+                    stage2_epochs=settings['stage2_epochs'],
+                    val_size=settings['val_size'],
+                    test_size=settings['test_size'],
+                    taus=settings['taus'],
+                    gala_lambdas=settings['gala_lambdas'],
+                    lort_eps=list(settings['lort_eps']),
+                    methods=settings['methods'],
+                    fixed_reason=fixed_reasons(settings),
+                    threads=args.threads,
+                    log_level='INFO' if args.verbose else 'WARNING',
+                    work_dir=osp.join(args.work_dir, key, f'seed{seed}')))
+    return jobs
+
+
+def run_jobs(jobs: List[dict], workers: int) -> List[dict]:
+    """Run the jobs, in ``workers`` spawned processes if more than one."""
+    if workers <= 1 or len(jobs) == 1:
+        return [run_job(job) for job in jobs]
+    # the costliest (largest training set, i.e. smallest factor) first
+    order = sorted(
+        range(len(jobs)),
+        key=lambda i: (jobs[i]['imbalance_factor'] or 0))
+    context = multiprocessing.get_context('spawn')
+    with context.Pool(min(workers, len(jobs)), maxtasksperchild=1) as pool:
+        results = pool.map(run_job, [jobs[i] for i in order], chunksize=1)
+    out = [None] * len(jobs)
+    for i, result in zip(order, results):
+        out[i] = result
+    return out
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict:
+    """Run the benchmark; return what is written to ``<name>.json``."""
+    start = time.time()
+    args = parse_args(argv)
+    settings = resolve_settings(args)
+    os.environ.setdefault('OMP_NUM_THREADS', str(args.threads))
+    torch.set_num_threads(args.threads)
+    jobs = make_jobs(args, settings)
+    print(f'{len(jobs)} jobs (imbalance factor x seed), {args.workers} '
+          f'worker(s) x {args.threads} thread(s); methods '
+          f'{", ".join(settings["methods"])}', flush=True)
+    results = run_jobs(jobs, args.workers)
+    summary = summarise(results)
+    for job in results:
+        for training in job['trainings'].values():
+            for choice in training['choices']:
+                choice['grid'] = to_json(choice['grid'])
+    report = dict(
+        schema_version=SCHEMA_VERSION,
+        benchmark='accuracy',
+        command='python ' + ' '.join(
+            [osp.relpath(osp.abspath(__file__), REPO_ROOT)] +
+            list(sys.argv[1:] if argv is None else argv)),
+        machine=machine_info(
+            args.threads, ['cuda'] if torch.cuda.is_available() else
+            ['cpu']),
+        workers=args.workers,
+        settings=dict(
+            settings,
+            quick=args.quick,
+            seeds=args.seeds,
+            base_config=osp.relpath(osp.abspath(args.base_config),
+                                    REPO_ROOT),
+            dataset_config=args.dataset_config,
+            cfg_options=args.cfg_options,
+            selection_rule=SELECTION_RULE,
+            ldam=LDAM,
+            lort_stage2=LORT_STAGE2,
+            fixed_reasons=fixed_reasons(settings)),
+        summary=summary,
+        jobs=results)
+    report['table_markdown'] = format_markdown(report)
+    report['wall_seconds'] = time.time() - start
+    os.makedirs(args.out_dir, exist_ok=True)
+    stem = osp.join(args.out_dir, settings['name'])
+    plot_grouped_bars(summary, stem + '.png')
+    with open(stem + '.md', 'w') as f:
+        f.write(f'Command: `{report["command"]}`  \n'
+                f'Machine: {report["machine"]["cpu_model"]}, '
+                f'{report["machine"]["logical_cpus"]} logical CPUs, '
+                f'{args.workers} worker(s) x {args.threads} thread(s); '
+                f'{report["machine"]["date"]}; '
+                f'{report["wall_seconds"] / 60:.1f} min.\n\n' +
+                report['table_markdown'] + '\n')
+    with open(stem + '.json', 'w') as f:
+        json.dump(to_json(report), f, indent=1)
+    print('\n' + report['table_markdown'])
+    print(f'\nWrote {stem}.json, .md and .png '
+          f'({report["wall_seconds"] / 60:.1f} min).')
+    return report
+
+
+if __name__ == '__main__':
+    main()
