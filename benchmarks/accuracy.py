@@ -73,7 +73,8 @@ if REPO_ROOT not in sys.path:  # run as a script: `demo`, `benchmarks`
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.registry import DefaultScope  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 from torch.utils.data import DataLoader, Subset  # noqa: E402
 
@@ -110,7 +111,7 @@ MODES = dict(
         val_size=None,
         test_size=None,
         gala_lambdas=((1.0, 1.0), (1.2, 0.9)),
-        lort_eps=(0.5, 0.7, 0.9),  # + the paper's target ratio
+        lort_eps=(0.5, 0.7, 'paper', 0.9),
         name='accuracy'),
     quick=dict(
         epochs=5,
@@ -118,7 +119,7 @@ MODES = dict(
         val_size=2000,
         test_size=5000,
         gala_lambdas=((1.0, 1.0), ),
-        lort_eps=(),  # only the paper's target ratio
+        lort_eps=('paper', ),
         name='accuracy_quick'),
 )
 TRAININGS = ('ce', 'logit_adjust', 'balanced_softmax', 'ldam_drw', 'gala',
@@ -184,11 +185,15 @@ def with_hooks(cfg: Config, *hooks: dict) -> Config:
     return cfg
 
 
-def training_config(name: str, cfg: Config, value=None,
-                    stage1_checkpoint: Optional[str] = None) -> Config:
+def training_config(name: str,
+                    cfg: Config,
+                    value=None,
+                    stage1_checkpoint: Optional[str] = None,
+                    stage2_epochs: Optional[int] = None) -> Config:
     """The config of training ``name`` (see :data:`TRAININGS`) from the
     cross-entropy config ``cfg``; ``value`` is the swept hyper-parameter
-    (GALA's ``(lambda1, lambda2)``, LORT's eps)."""
+    (GALA's ``(lambda1, lambda2)``, LORT's eps); LORT stage 2 starts from
+    ``stage1_checkpoint`` and trains ``stage2_epochs`` epochs."""
     cfg = copy.deepcopy(cfg)
     head = cfg.model.head
     if name == 'ce':
@@ -227,13 +232,14 @@ def training_config(name: str, cfg: Config, value=None,
             cfg, dict(type='AccumulatedGradientHook',
                       interval=GALA_HOOK_INTERVAL))
     if name == 'lort':
-        if stage1_checkpoint is None:
-            raise ValueError('LORT stage 2 needs the stage-1 checkpoint.')
+        if stage1_checkpoint is None or stage2_epochs is None:
+            raise ValueError('LORT stage 2 needs the stage-1 checkpoint and '
+                             'its number of epochs.')
         cfg.model.type = 'FrozenFeatureClassifier'
         cfg.model.norm_eval = True
         head.loss = dict(type='LORTLoss', eps=value)
         cfg.optim_wrapper.optimizer = dict(type='SGD', **LORT_STAGE2)
-        epochs = cfg.stage2_epochs
+        epochs = stage2_epochs
         cfg.param_scheduler = dict(
             type='CosineAnnealingLR',
             by_epoch=True,
@@ -366,12 +372,15 @@ def run_training(name: str, job: dict, cfg: Config, loaders: dict,
     tag = job['tag']
     candidates = []
     for value in values:
-        run_cfg = training_config(name, cfg, value, stage1_checkpoint)
+        run_cfg = training_config(name, cfg, value, stage1_checkpoint,
+                                  job['stage2_epochs'])
         run_dir = osp.join(job['work_dir'], name)
         if len(values) > 1:
             run_dir = osp.join(run_dir, value_name(value))
         run_cfg.work_dir = run_dir
-        label = f'{tag}-{name}' + (f'-{value_name(value)}' if value else '')
+        label = f'{tag}-{name}'
+        if value is not None:
+            label += f'-{value_name(value)}'
         start = time.time()
         checkpoint = train(run_cfg, f'{label}-train')
         candidate = dict(
@@ -410,7 +419,7 @@ def run_training(name: str, job: dict, cfg: Config, loaders: dict,
             dict(
                 parameter=SWEPT[name],
                 grid=values,
-                rule=job['fixed_reason'][name],
+                rule=fixed_reason(name, values[0], len(counts)),
                 chosen=values[0]))
     tau_choices = chosen.get('tau_choices', {})
     choices += list(tau_choices.values())
@@ -472,6 +481,42 @@ def check_counts(cfg: Config, val_meta: dict, test_meta: dict) -> list:
     return [int(n) for n in counts]
 
 
+def run_trainings(job: dict, cfg: Config) -> Tuple[Dict[str, dict], dict]:
+    """The trainings of one job (see :func:`run_training`) from its
+    cross-entropy config ``cfg``, and facts about its data."""
+    if cfg.val_dataloader.dataset == cfg.test_dataloader.dataset:
+        raise ValueError(
+            'The validation and test dataloaders use the same dataset; '
+            'choices must be made on a validation split carved from the '
+            'training data, never on the test split. Give a dataset config '
+            'with a held-out val_dataloader (e.g. '
+            'configs/benchmarks/cifar100-lt_val-split.py).')
+    loaders, metas = {}, {}
+    for split, size in (('val', job['val_size']), ('test', job['test_size'])):
+        loaders[split], metas[split] = build_eval_loader(
+            cfg, split, size, seed=0)
+    counts = check_counts(cfg, metas['val'], metas['test'])
+    job = dict(
+        job,
+        lort_eps=sorted({
+            paper_ratio_eps(len(counts)) if eps == 'paper' else eps
+            for eps in job['lort_eps']
+        }))
+    trainings = {}
+    for name in job['methods']:
+        print(f'[{job["tag"]}] {name} ...', flush=True)
+        stage1 = trainings['ce']['checkpoint'] if name == 'lort' else None
+        trainings[name] = run_training(name, job, cfg, loaders, counts,
+                                       stage1)
+    info = dict(
+        train_class_counts=counts,
+        classes=list(metas['test'].get('classes') or []),
+        num_val=len(loaders['val'].dataset),
+        num_test=len(loaders['test'].dataset),
+        lort_eps=job['lort_eps'])
+    return trainings, info
+
+
 def run_job(job: dict) -> dict:
     """Run every training of one (imbalance factor, seed) job; return its
     choices and test figures (see :func:`run_training`)."""
@@ -481,28 +526,9 @@ def run_job(job: dict) -> dict:
         if job['log_level'] != 'INFO':  # the libraries' deprecation notices
             warnings.simplefilter('ignore')
         cfg = base_config(job)
-        if cfg.val_dataloader.dataset == cfg.test_dataloader.dataset:
-            raise ValueError(
-                'The validation and test dataloaders use the same dataset; '
-                'choices must be made on a validation split carved from the '
-                'training data, never on the test split. Give a dataset '
-                'config with a held-out val_dataloader (e.g. '
-                'configs/benchmarks/cifar100-lt_val-split.py).')
-        cfg.stage2_epochs = job['stage2_epochs']
-        loaders, metas = {}, {}
-        for split, size in (('val', job['val_size']),
-                            ('test', job['test_size'])):
-            loaders[split], metas[split] = build_eval_loader(
-                cfg, split, size, seed=0)
-        counts = check_counts(cfg, metas['val'], metas['test'])
-        if not job['lort_eps']:
-            job['lort_eps'] = [paper_ratio_eps(len(counts))]
-        trainings = {}
-        for name in job['methods']:
-            print(f'[{job["tag"]}] {name} ...', flush=True)
-            stage1 = trainings['ce']['checkpoint'] if name == 'lort' else None
-            trainings[name] = run_training(name, job, cfg, loaders, counts,
-                                           stage1)
+        with DefaultScope.overwrite_default_scope(
+                cfg.get('default_scope', 'mmpretrain')):
+            trainings, info = run_trainings(job, cfg)
     rows = {}
     for label, name, method in ROWS:
         if name in trainings:
@@ -511,10 +537,7 @@ def run_job(job: dict) -> dict:
     return dict(
         imbalance_factor=job['imbalance_factor'],
         seed=job['seed'],
-        train_class_counts=counts,
-        classes=list(metas['test'].get('classes', [])),
-        num_val=len(loaders['val'].dataset),
-        num_test=len(loaders['test'].dataset),
+        **info,
         trainings=trainings,
         rows=rows,
         wall_seconds=time.time() - start)
@@ -533,21 +556,21 @@ def mean_std(values: Sequence[float]) -> Tuple[float, float]:
     return float(values.mean()), std
 
 
-def choice_summary(job: dict, label: str) -> str:
-    """The values chosen on validation for one row of one job."""
+def chosen_values(job: dict, label: str) -> Dict[str, str]:
+    """The values chosen on validation for one row of one job, by
+    parameter (``'lambda'``, ``'eps'``, ``'tau'``)."""
     _, name, method = next(row for row in ROWS if row[0] == label)
     training = job['trainings'][name]
-    parts = []
-    if name in SWEPT:
-        value = training['chosen']
-        parts.append(
-            value_name(value).replace('lambda=', 'lambda ').replace(
-                'eps=', 'eps '))
+    chosen = {}
+    if name == 'gala':
+        chosen['lambda'] = '({:g}, {:g})'.format(*training['chosen'])
+    if name == 'lort':
+        chosen['eps'] = f'{training["chosen"]:g}'
     if method:
-        tau = next(c['chosen'] for c in training['choices']
-                   if c.get('method') == method)
-        parts.append(f'tau {tau:g}')
-    return ', '.join(parts)
+        chosen['tau'] = '{:g}'.format(
+            next(c['chosen'] for c in training['choices']
+                 if c.get('method') == method))
+    return chosen
 
 
 def summarise(jobs: List[dict]) -> List[dict]:
@@ -577,7 +600,7 @@ def summarise(jobs: List[dict]) -> List[dict]:
                     std={key: stats[key][1]
                          for key in METRIC_KEYS},
                     per_seed=per_seed,
-                    chosen=[choice_summary(job, label) for job in group]))
+                    chosen=[chosen_values(job, label) for job in group]))
         summary.append(
             dict(
                 imbalance_factor=factor,
@@ -608,8 +631,9 @@ def format_table(rows: List[dict]) -> str:
             cells.append(
                 format_cell(row['mean'][key], row['std'][key],
                             3 if key == 'ece' else 1))
-        chosen = [c for c in row['chosen'] if c]
-        cells.append('; '.join(chosen) if chosen else '')
+        cells.append('; '.join(
+            f'{key} ' + ', '.join(seed[key] for seed in row['chosen'])
+            for key in row['chosen'][0]))
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
@@ -645,7 +669,7 @@ def format_markdown(report: dict) -> str:
         f'split of {report["jobs"][0]["num_val"]} images by the '
         f'{SELECTION_RULE}. Tau grid {format_grid(settings["taus"])}; GALA '
         f'(lambda1, lambda2) grid {settings["gala_lambdas"]}; LORT eps grid '
-        f'{settings["lort_eps"] or "[paper ratio]"}; '
+        f'{report["jobs"][0]["lort_eps"]}; '
         f'{settings["epochs"] or "config"} epochs, LORT stage 2 '
         f'{settings["stage2_epochs"]} epochs.')
     return '\n'.join(lines)
@@ -771,7 +795,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         nargs='+',
         help="GALA (lambda1, lambda2) grid as 'l1,l2' items")
     parser.add_argument(
-        '--lort-eps', type=float, nargs='+', help='LORT eps grid')
+        '--lort-eps',
+        nargs='+',
+        help="LORT eps grid; 'paper': the eps with the paper's "
+        'true-to-other target ratio (0.98 on 100 classes)')
     parser.add_argument(
         '--workers',
         type=int,
@@ -826,7 +853,8 @@ def resolve_settings(args: argparse.Namespace) -> dict:
             raise ValueError("--gala-lambdas takes 'lambda1,lambda2' items, "
                              f'got {args.gala_lambdas}.')
     if args.lort_eps:
-        settings['lort_eps'] = tuple(args.lort_eps)
+        settings['lort_eps'] = tuple(
+            eps if eps == 'paper' else float(eps) for eps in args.lort_eps)
     factors = []
     for item in args.imbalance_factors:
         if item == 'config':
@@ -848,17 +876,18 @@ def resolve_settings(args: argparse.Namespace) -> dict:
     return settings
 
 
-def fixed_reasons(settings: dict) -> Dict[str, str]:
-    mode = 'quick mode' if settings['name'] == MODES['quick'][
-        'name'] else 'a one-value grid'
-    return dict(
-        gala=f'fixed ({mode}): lambda1 = lambda2 = 1 makes GALA logit '
-        'adjustment with the accumulated-gradient prior (notes: yardstick '
-        'setting)',
-        lort=f'fixed ({mode}): the eps whose true-to-other target ratio '
-        f'equals the paper\'s (eps {LORT_PAPER_EPS} on '
-        f'{LORT_PAPER_CLASSES} classes, ratio '
-        f'{lort_target_ratio(LORT_PAPER_EPS, LORT_PAPER_CLASSES):.2f})')
+def fixed_reason(name: str, value, num_classes: int) -> str:
+    """Why a one-value grid's value was used."""
+    reason = 'one-value grid, not chosen'
+    if name == 'gala' and tuple(value) == (1.0, 1.0):
+        reason += (': lambda1 = lambda2 = 1 is logit adjustment with the '
+                   'accumulated-gradient prior (the notes\' yardstick)')
+    if name == 'lort' and value == paper_ratio_eps(num_classes):
+        reason += (': the eps whose true-to-other target ratio is the '
+                   f"paper's (eps {LORT_PAPER_EPS} on {LORT_PAPER_CLASSES} "
+                   'classes, ratio '
+                   f'{lort_target_ratio(LORT_PAPER_EPS, LORT_PAPER_CLASSES):.2f})')
+    return reason
 
 
 def make_jobs(args: argparse.Namespace, settings: dict) -> List[dict]:
@@ -894,7 +923,6 @@ def make_jobs(args: argparse.Namespace, settings: dict) -> List[dict]:
                     gala_lambdas=settings['gala_lambdas'],
                     lort_eps=list(settings['lort_eps']),
                     methods=settings['methods'],
-                    fixed_reason=fixed_reasons(settings),
                     threads=args.threads,
                     log_level='INFO' if args.verbose else 'WARNING',
                     work_dir=osp.join(args.work_dir, key, f'seed{seed}')))
@@ -931,10 +959,6 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
           f'{", ".join(settings["methods"])}', flush=True)
     results = run_jobs(jobs, args.workers)
     summary = summarise(results)
-    for job in results:
-        for training in job['trainings'].values():
-            for choice in training['choices']:
-                choice['grid'] = to_json(choice['grid'])
     report = dict(
         schema_version=SCHEMA_VERSION,
         benchmark='accuracy',
@@ -955,8 +979,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             cfg_options=args.cfg_options,
             selection_rule=SELECTION_RULE,
             ldam=LDAM,
-            lort_stage2=LORT_STAGE2,
-            fixed_reasons=fixed_reasons(settings)),
+            lort_stage2=LORT_STAGE2),
         summary=summary,
         jobs=results)
     report['table_markdown'] = format_markdown(report)

@@ -5,7 +5,6 @@ GPU a distributed launch uses the ``gloo`` backend and DDP without device
 ids, so ``tools/dist_train.sh CONFIG 2`` also runs on CPU.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
@@ -13,15 +12,14 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-import torch.distributed as torch_dist  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import Config  # noqa: E402
 from mmengine.device import get_device  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
 
 import mmlt  # noqa: E402,F401  (compat patches and registries)
-from mmlt.utils import apply_checkpoint_trust  # noqa: E402
-from mmlt.utils import setup_cpu_distributed  # noqa: E402
+from mmlt.utils import (add_launcher_args, build_runner,  # noqa: E402
+                        destroy_process_group_on_exit, merge_cfg_options,
+                        parse_launcher_args, prepare_launch,
+                        set_launcher_and_work_dir)
 
 # Devices supported by mmengine's AmpOptimWrapper.
 AMP_DEVICES = ('cuda', 'npu', 'mlu', 'musa')
@@ -59,24 +57,8 @@ def parse_args():
         '--no-persistent-workers',
         action='store_true',
         help='disable the persistent_workers option of the dataloaders')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, xxx=yyy format; lists as key="[a,b]" '
-        'or key=a,b, nested as key="[(a,b),(c,d)]" (quotes needed, no '
-        'white space)')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    # torch.distributed.launch passes --local-rank, older versions
-    # --local_rank; torchrun sets the LOCAL_RANK environment variable.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    add_launcher_args(parser)
+    args = parse_launcher_args(parser)
     if args.amp and get_device() not in AMP_DEVICES:
         parser.error(
             f'--amp needs one of the devices {AMP_DEVICES} (mmengine\'s '
@@ -108,14 +90,7 @@ def merge_args(cfg, args):
         cfg.val_dataloader = None
         cfg.val_evaluator = None
 
-    cfg.launcher = args.launcher
-
-    # work_dir priority: CLI > config > ./work_dirs/CONFIG_NAME
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    set_launcher_and_work_dir(cfg, args.config, args.launcher, args.work_dir)
 
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
@@ -129,8 +104,7 @@ def merge_args(cfg, args):
                 f'learning rate was tuned for); {args.config} has none.')
         cfg.auto_scale_lr.enable = True
 
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)
 
     # After --cfg-options, so that `--resume` resumes from the work directory
     # also when `load_from` (e.g. a stage-1 checkpoint) comes from
@@ -145,23 +119,15 @@ def merge_args(cfg, args):
     for field in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         set_default_dataloader_cfg(cfg, field, args)
 
-    setup_cpu_distributed(cfg, args.launcher)
-    apply_checkpoint_trust(cfg)
+    prepare_launch(cfg, args.launcher)
     return cfg
 
 
 def main():
     args = parse_args()
     cfg = merge_args(Config.fromfile(args.config), args)
-    try:
-        if 'runner_type' not in cfg:
-            runner = Runner.from_cfg(cfg)
-        else:
-            runner = RUNNERS.build(cfg)
-        runner.train()
-    finally:
-        if torch_dist.is_available() and torch_dist.is_initialized():
-            torch_dist.destroy_process_group()
+    with destroy_process_group_on_exit():
+        build_runner(cfg).train()
 
 
 if __name__ == '__main__':

@@ -10,7 +10,10 @@ Applied once, at ``import mmlt``. Each patch only acts where it is needed.
    every file is read by torch's weights-only unpickler with a small
    allowlist: exactly the globals an mmengine checkpoint holds besides
    tensors and containers (:class:`~mmengine.logging.HistoryBuffer` from the
-   message hub, numpy arrays, dtypes and scalars). A file that needs any
+   message hub, numpy arrays, dtypes and scalars, and the two annealing
+   functions that :class:`~mmengine.optim.OneCycleParamScheduler`, the base
+   of ``OneCycleLR``, keeps as ``anneal_func`` in its state). A file that
+   needs any
    other global is refused with :class:`UntrustedCheckpointError`, which
    names the global. A trusted file can still be loaded with full pickle by
    setting the environment variable ``MMLT_TRUST_CHECKPOINTS=1`` (the
@@ -36,15 +39,20 @@ import numpy as np
 import torch
 from mmengine.dist import get_dist_info
 from mmengine.logging import HistoryBuffer, print_log
+from mmengine.optim.scheduler.param_scheduler import OneCycleParamScheduler
 from mmengine.utils import digit_version
 
 TRUST_ENV_VAR = 'MMLT_TRUST_CHECKPOINTS'
 _TRUE_VALUES = ('1', 'true', 'yes', 'on')
 _FALSE_VALUES = ('', '0', 'false', 'no', 'off')
 
-# HistoryBuffer pickles its statistics methods; with pickle protocol 2 a
-# method is stored as ``getattr(HistoryBuffer, name)``.
+# Pickle protocol 2 stores a function defined in a class as
+# ``getattr(Class, name)``. An mmengine checkpoint holds two kinds: the
+# statistics methods of HistoryBuffer (message hub), and the annealing
+# function OneCycleParamScheduler (OneCycleLR) keeps as ``anneal_func`` in
+# its state.
 _HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
+_ONE_CYCLE_ANNEALING_FUNCTIONS = ('_annealing_cos', '_annealing_linear')
 
 # numpy dtypes whose arrays / scalars may appear in a checkpoint (no object
 # or structured dtypes: those can carry arbitrary Python objects).
@@ -77,15 +85,45 @@ def checkpoints_trusted() -> bool:
                      f'checkpoints or one of {_FALSE_VALUES[1:]} (or unset).')
 
 
-def _history_buffer_method(obj: Any, name: str) -> Callable:
+class _ClassAttributes:
+    """What the unpickler gets for ``GLOBAL`` of a class that is allowed only
+    as the owner of some attributes: it resolves those attributes through
+    :func:`_allowed_getattr`, and cannot be called or instantiated.
+
+    Args:
+        cls (type): The class.
+        names (tuple[str]): Its attributes that may be looked up.
+    """
+
+    def __init__(self, cls: type, names: Tuple[str, ...]) -> None:
+        self.cls = cls
+        self.names = names
+        self.path = f'{cls.__module__}.{cls.__qualname__}'
+
+    def __call__(self, *args, **kwargs):
+        raise pickle.UnpicklingError(
+            f'GLOBAL {self.path} was not an allowed global: mmlt only allows '
+            f'getattr of {self.names} on it.')
+
+
+_ONE_CYCLE_ANNEALING = _ClassAttributes(OneCycleParamScheduler,
+                                        _ONE_CYCLE_ANNEALING_FUNCTIONS)
+
+
+def _allowed_getattr(obj: Any, name: str) -> Callable:
     """Stand-in for ``builtins.getattr`` while unpickling: only resolves the
-    statistics methods of :class:`HistoryBuffer`."""
+    statistics methods of :class:`HistoryBuffer` and the annealing functions
+    of :class:`OneCycleParamScheduler`."""
     if obj is HistoryBuffer and name in _HISTORY_BUFFER_METHODS:
         return getattr(HistoryBuffer, name)
+    if obj is _ONE_CYCLE_ANNEALING and name in obj.names:
+        return getattr(obj.cls, name)
+    owner = obj.cls if isinstance(obj, _ClassAttributes) else obj
     raise pickle.UnpicklingError(
         f'GLOBAL builtins.getattr was not an allowed global: mmlt only '
-        f'allows getattr(HistoryBuffer, {_HISTORY_BUFFER_METHODS}), got '
-        f'getattr({obj!r}, {name!r}).')
+        f'allows getattr(HistoryBuffer, {_HISTORY_BUFFER_METHODS}) and '
+        f'getattr(OneCycleParamScheduler, {_ONE_CYCLE_ANNEALING_FUNCTIONS}), '
+        f'got getattr({owner!r}, {name!r}).')
 
 
 def checkpoint_allowlist() -> List[Any]:
@@ -98,7 +136,8 @@ def checkpoint_allowlist() -> List[Any]:
         np, '_core') else np.core.multiarray
     allowlist: List[Any] = [
         HistoryBuffer,
-        (_history_buffer_method, 'builtins.getattr'),
+        (_allowed_getattr, 'builtins.getattr'),
+        (_ONE_CYCLE_ANNEALING, _ONE_CYCLE_ANNEALING.path),
         np.ndarray,
         np.dtype,
     ]
@@ -148,7 +187,7 @@ def _load_with_policy(source: str, load: Callable[[bool], Any]) -> Any:
                 f'Refusing to load checkpoint {source}: it needs {name}, '
                 'which is outside the weights-only allowlist (tensors, '
                 'containers, mmengine HistoryBuffer, numpy arrays/dtypes/'
-                'scalars). Only if you trust this file, set the environment '
+                'scalars, OneCycleLR annealing functions). Only if you trust this file, set the environment '
                 f'variable {TRUST_ENV_VAR}=1 (or `trust_checkpoints = True` '
                 'in the config of tools/train.py or tools/test.py) to load '
                 'it with full pickle, which can run arbitrary code. '

@@ -1,12 +1,189 @@
-"""Config adjustments shared by ``tools/train.py`` and ``tools/test.py``."""
+"""Command-line and config handling shared by ``tools/train.py``,
+``tools/test.py`` and the scripts under ``tools/analysis``."""
+import argparse
 import os
+import os.path as osp
+from contextlib import contextmanager
+from typing import Iterator, Optional, Sequence
 
-from mmengine.config import Config, ConfigDict
+import torch.distributed as torch_dist
+from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.device import get_device
-from mmengine.registry import MODEL_WRAPPERS
+from mmengine.registry import MODEL_WRAPPERS, RUNNERS
+from mmengine.runner import Runner
 from torch.nn.parallel import DistributedDataParallel
 
 from .compat import TRUST_ENV_VAR
+
+LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+
+
+def add_launcher_args(parser: argparse.ArgumentParser) -> None:
+    """Add ``--cfg-options``, ``--launcher`` and ``--local_rank`` (MMPretrain's
+    arguments) to a tool's parser.
+
+    Args:
+        parser (argparse.ArgumentParser): The tool's parser.
+    """
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, xxx=yyy format; lists as key="[a,b]" '
+        'or key=a,b, nested as key="[(a,b),(c,d)]" (quotes needed, no '
+        'white space)')
+    parser.add_argument(
+        '--launcher', choices=LAUNCHERS, default='none', help='job launcher')
+    # torch.distributed.launch passes --local-rank, older versions
+    # --local_rank; torchrun sets the LOCAL_RANK environment variable.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_launcher_args(
+        parser: argparse.ArgumentParser,
+        argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Parse the command line of a tool set up with :func:`add_launcher_args`
+    and export ``LOCAL_RANK`` unless the launcher already did.
+
+    Args:
+        parser (argparse.ArgumentParser): The tool's parser.
+        argv (Sequence[str], optional): Arguments; ``sys.argv[1:]`` if None.
+
+    Returns:
+        argparse.Namespace: The parsed arguments.
+    """
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def default_work_dir(config_path: str, prefix: str = '') -> str:
+    """``./work_dirs/{prefix}{config name}``, MMPretrain's default.
+
+    Args:
+        config_path (str): Path of the config file.
+        prefix (str): Prefix of the directory name. Defaults to ''.
+
+    Returns:
+        str: The directory.
+    """
+    name = osp.splitext(osp.basename(config_path))[0]
+    return osp.join('./work_dirs', prefix + name)
+
+
+def set_launcher_and_work_dir(cfg: Config, config_path: str, launcher: str,
+                              work_dir: Optional[str]) -> None:
+    """Set ``cfg.launcher`` and ``cfg.work_dir`` from the command line.
+
+    The work directory is ``work_dir`` if given, else the config's, else
+    :func:`default_work_dir`.
+
+    Args:
+        cfg (Config): The config, modified in place.
+        config_path (str): Path of the config file.
+        launcher (str): The ``--launcher`` argument.
+        work_dir (str, optional): The ``--work-dir`` argument.
+    """
+    cfg.launcher = launcher
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = default_work_dir(config_path)
+
+
+def set_checkpoint(cfg: Config, checkpoint: str,
+                   cfg_options: Optional[dict]) -> None:
+    """Load the checkpoint given as a positional argument.
+
+    It replaces any ``load_from`` of the config file. A ``load_from`` in
+    ``--cfg-options`` that names another file is refused rather than
+    silently overriding one of the two.
+
+    Args:
+        cfg (Config): The config, modified in place.
+        checkpoint (str): The positional checkpoint argument.
+        cfg_options (dict, optional): The ``--cfg-options`` argument.
+    """
+    if cfg_options is not None and 'load_from' in cfg_options and \
+            cfg_options['load_from'] != checkpoint:
+        raise ValueError(
+            f'The checkpoint argument {checkpoint!r} and --cfg-options '
+            f'load_from={cfg_options["load_from"]!r} name different '
+            'checkpoints; the checkpoint argument is the one loaded, so '
+            'drop load_from from --cfg-options.')
+    cfg.load_from = checkpoint
+
+
+def merge_cfg_options(cfg: Config, cfg_options: Optional[dict]) -> None:
+    """Merge ``--cfg-options`` into the config, if given.
+
+    Args:
+        cfg (Config): The config, modified in place.
+        cfg_options (dict, optional): The ``--cfg-options`` argument.
+    """
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+
+
+def load_checkpoint_config(args: argparse.Namespace) -> Config:
+    """The config of a tool that runs a checkpoint (``tools/analysis``).
+
+    Reads ``args.config`` and applies, in this order,
+    :func:`set_launcher_and_work_dir`, :func:`set_checkpoint` and
+    :func:`merge_cfg_options`.
+
+    Args:
+        args (argparse.Namespace): With ``config``, ``checkpoint``,
+            ``work_dir``, ``launcher`` and ``cfg_options``.
+
+    Returns:
+        Config: The config.
+    """
+    cfg = Config.fromfile(args.config)
+    set_launcher_and_work_dir(cfg, args.config, args.launcher, args.work_dir)
+    set_checkpoint(cfg, args.checkpoint, args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)
+    return cfg
+
+
+def prepare_launch(cfg: Config, launcher: str) -> None:
+    """The last adjustments before building the runner:
+    :func:`setup_cpu_distributed` and :func:`apply_checkpoint_trust`.
+
+    Args:
+        cfg (Config): The config, modified in place.
+        launcher (str): The ``--launcher`` argument.
+    """
+    setup_cpu_distributed(cfg, launcher)
+    apply_checkpoint_trust(cfg)
+
+
+def build_runner(cfg: Config) -> Runner:
+    """The runner of ``cfg``: ``cfg.runner_type`` if set, else mmengine's
+    :class:`Runner`.
+
+    Args:
+        cfg (Config): The config.
+
+    Returns:
+        Runner: The runner.
+    """
+    if 'runner_type' not in cfg:
+        return Runner.from_cfg(cfg)
+    return RUNNERS.build(cfg)
+
+
+@contextmanager
+def destroy_process_group_on_exit() -> Iterator[None]:
+    """Destroy the default process group, if one was initialised, when the
+    block exits (also on an error), so that a tool leaves no process group
+    behind."""
+    try:
+        yield
+    finally:
+        if torch_dist.is_available() and torch_dist.is_initialized():
+            torch_dist.destroy_process_group()
 
 
 def setup_cpu_distributed(cfg: Config, launcher: str) -> bool:

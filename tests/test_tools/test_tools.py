@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import cv2
+import mmengine
 import numpy as np
 import pytest
 import torch
@@ -236,3 +237,137 @@ def test_amp_without_gpu_is_refused(tmp_path):
     assert result.returncode == 2
     assert '--amp needs one of the devices' in result.stdout
     assert "'cpu'" in result.stdout
+
+
+def test_one_cycle_lr_resume_matches_uninterrupted_run(tmp_path, data_root):
+    # OneCycleLR keeps its annealing function in the scheduler state, which
+    # the weights-only checkpoint loading must accept for --resume.
+    config = tmp_path / 'one_cycle.py'
+    # An explicit `end`, for the reason given in CONFIG.
+    config.write_text(f'''_base_ = [{CONFIG!r}]
+param_scheduler = dict(
+    _delete_=True, type='OneCycleLR', eta_max=0.1, total_steps=10,
+    by_epoch=False, begin=0, end=10)
+''')
+
+    def train_one_cycle(work_dir, *extra):
+        return run([
+            sys.executable, 'tools/train.py',
+            str(config), '--work-dir',
+            str(work_dir), *extra
+        ], data_root)
+
+    train_one_cycle(tmp_path / 'first', '--cfg-options',
+                    'train_cfg.max_epochs=1')
+    first = tmp_path / 'first' / 'epoch_1.pth'
+    assert load(first)['param_schedulers'][0]['anneal_func'].__name__ == \
+        '_annealing_cos'
+    output = train_one_cycle(tmp_path / 'resumed', '--resume', first)
+    assert 'resumed epoch: 1' in output
+    train_one_cycle(tmp_path / 'uninterrupted')
+
+    resumed = load(tmp_path / 'resumed' / 'epoch_2.pth')
+    expected = load(tmp_path / 'uninterrupted' / 'epoch_2.pth')
+    assert_same_tensors(resumed['state_dict'], expected['state_dict'])
+    assert_same_tensors(resumed['optimizer'], expected['optimizer'])
+    assert_same_tensors(resumed['param_schedulers'],
+                        expected['param_schedulers'])
+    assert resumed['meta']['iter'] == expected['meta']['iter'] == 10
+
+
+def merged_test_config(monkeypatch, cfg, *argv):
+    """``tools/test.py``'s config after its command-line handling."""
+    test_tool = load_tool('test')
+    monkeypatch.setenv('LOCAL_RANK', '0')  # parse_args sets it otherwise
+    monkeypatch.setattr(sys, 'argv', ['test.py', CONFIG, *argv])
+    return test_tool.merge_args(cfg, test_tool.parse_args())
+
+
+def test_checkpoint_argument_conflicts_with_load_from_option(monkeypatch):
+    cfg = Config.fromfile(CONFIG)
+    cfg.load_from = 'from_config.pth'
+    cfg = merged_test_config(monkeypatch, cfg, 'ckpt.pth')
+    assert cfg.load_from == 'ckpt.pth'
+    cfg = merged_test_config(monkeypatch, Config.fromfile(CONFIG), 'ckpt.pth',
+                             '--cfg-options', 'load_from=ckpt.pth')
+    assert cfg.load_from == 'ckpt.pth'
+    with pytest.raises(ValueError, match="'ckpt.pth' and --cfg-options "
+                       "load_from='other.pth' name different"):
+        merged_test_config(monkeypatch, Config.fromfile(CONFIG), 'ckpt.pth',
+                           '--cfg-options', 'load_from=other.pth')
+
+
+def long_tail_wrapped(dataset):
+    return dict(
+        type='LongTailDataset',
+        imbalance_factor=1,
+        n_max=VAL_IMAGES_PER_CLASS,
+        subsample=False,
+        dataset=dataset)
+
+
+def test_tta_pipeline_goes_to_the_wrapped_dataset(monkeypatch):
+    cfg = Config.fromfile(CONFIG)
+    inner = cfg.test_dataloader.dataset.to_dict()
+    cfg.test_dataloader.dataset = long_tail_wrapped(inner)
+    cfg = merged_test_config(monkeypatch, cfg, 'ckpt.pth', '--tta')
+    wrapper = cfg.test_dataloader.dataset
+    assert 'pipeline' not in wrapper
+    assert wrapper.dataset.pipeline[0] == inner['pipeline'][0]
+    flip = wrapper.dataset.pipeline[-1]
+    assert flip.type == 'TestTimeAug'
+    assert flip.transforms[-1] == [inner['pipeline'][-1]]
+    assert cfg.model.type == 'mmpretrain.AverageClsScoreTTA'
+    # The validation loader is left alone.
+    assert cfg.val_dataloader.dataset.pipeline == inner['pipeline']
+
+
+@pytest.mark.parametrize('dataset,path', [
+    (dict(type='ConcatDataset', datasets=[]), r'test_dataloader\.dataset '),
+    (long_tail_wrapped(dict(type='CustomDataset')),
+     r'test_dataloader\.dataset\.dataset \(type=.CustomDataset.\)'),
+])
+def test_tta_without_a_pipeline_is_refused(monkeypatch, dataset, path):
+    cfg = Config.fromfile(CONFIG)
+    cfg.test_dataloader.dataset = dataset
+    with pytest.raises(ValueError, match=f'--tta needs the test pipeline, '
+                       f'but {path}'):
+        merged_test_config(monkeypatch, cfg, 'ckpt.pth', '--tta')
+
+
+def test_tta_on_long_tail_wrapper_matches_unwrapped(tmp_path, data_root,
+                                                    two_epoch_run,
+                                                    monkeypatch):
+    test_tool = load_tool('test')
+    monkeypatch.setenv('LOCAL_RANK', '0')
+    checkpoint = str(two_epoch_run[0] / 'epoch_2.pth')
+    wrapped_config = tmp_path / 'wrapped.py'
+    inner = dict(
+        type='CustomDataset',
+        data_prefix='val',
+        pipeline=Config.fromfile(CONFIG).pipeline)
+    wrapped_config.write_text(f'''_base_ = [{CONFIG!r}]
+test_dataloader = dict(dataset=dict(_delete_=True, **{long_tail_wrapped(inner)!r}))
+''')  # noqa: E501
+
+    def predictions(config, name, image_dataset, *extra):
+        out = tmp_path / f'{name}.pkl'
+        monkeypatch.setattr(sys, 'argv', [
+            'test.py', config, checkpoint, '--work-dir',
+            str(tmp_path / name), '--out',
+            str(out), *extra, '--cfg-options',
+            f'{image_dataset}.data_root={data_root}',
+            f'experiment_name=tta_{name}'
+        ])
+        test_tool.main()
+        return [sample['pred_score'] for sample in mmengine.load(out)]
+
+    wrapped = predictions(
+        str(wrapped_config), 'wrapped',
+        'test_dataloader.dataset.dataset', '--tta')
+    unwrapped = predictions(CONFIG, 'unwrapped', 'test_dataloader.dataset',
+                            '--tta')
+    plain = predictions(CONFIG, 'plain', 'test_dataloader.dataset')
+    assert len(wrapped) == len(unwrapped) == 3 * VAL_IMAGES_PER_CLASS
+    assert all(torch.equal(a, b) for a, b in zip(wrapped, unwrapped))
+    assert not all(torch.allclose(a, b) for a, b in zip(wrapped, plain))

@@ -1,5 +1,6 @@
 import functools
 import http.server
+import math
 import os
 import socket
 import threading
@@ -13,6 +14,7 @@ import torch.nn as nn
 from mmengine.dist import utils as dist_utils
 from mmengine.logging import HistoryBuffer
 from mmengine.model import BaseModel
+from mmengine.optim.scheduler.param_scheduler import OneCycleParamScheduler
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
 from torch.utils.data import Dataset
@@ -59,6 +61,20 @@ class GetattrExploit:
 
     def __reduce__(self):
         return getattr, (HistoryBuffer, '__init__')
+
+
+class OtherOneCycleAttribute:
+    """Pickles as ``getattr(OneCycleParamScheduler, 'step')``."""
+
+    def __reduce__(self):
+        return getattr, (OneCycleParamScheduler, 'step')
+
+
+class OneCycleConstruction:
+    """Pickles as a call of ``OneCycleParamScheduler``."""
+
+    def __reduce__(self):
+        return OneCycleParamScheduler, (None, 'lr')
 
 
 def save_mmengine_checkpoint(work_dir):
@@ -121,6 +137,64 @@ def test_mmengine_checkpoint_round_trips(tmp_path, monkeypatch):
     # mmengine's resume path reads the same files.
     runner.resume(str(tmp_path / 'epoch_1.pth'))
     assert (runner.epoch, runner.iter) == (1, 2)
+
+
+@needs_weights_only_patch
+@pytest.mark.parametrize('strategy', ['cos', 'linear'])
+def test_one_cycle_lr_checkpoint_round_trips(tmp_path, monkeypatch, strategy):
+    # OneCycleLR keeps its annealing function in the scheduler state.
+    monkeypatch.delenv(TRUST_ENV_VAR, raising=False)
+    runner = Runner(
+        model=ToyModel(),
+        work_dir=str(tmp_path),
+        train_dataloader=dict(
+            dataset=ToyDataset(),
+            sampler=dict(type='DefaultSampler', shuffle=True),
+            batch_size=2,
+            num_workers=0),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
+        param_scheduler=dict(
+            type='OneCycleLR',
+            eta_max=0.1,
+            total_steps=4,
+            by_epoch=False,
+            anneal_strategy=strategy),
+        train_cfg=dict(by_epoch=True, max_epochs=1),
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook')),
+        randomness=dict(seed=0),
+        experiment_name=f'one_cycle_{strategy}')
+    runner.train()
+    path = str(tmp_path / 'epoch_1.pth')
+    anneal_func = getattr(OneCycleParamScheduler, f'_annealing_{strategy}')
+    expected = runner.param_schedulers[0].state_dict()
+    assert expected['anneal_func'] is anneal_func
+
+    state = _load_checkpoint(path, map_location='cpu')['param_schedulers'][0]
+    assert state['anneal_func'] is anneal_func
+    assert state == expected
+
+    runner.param_schedulers[0].anneal_func = None
+    runner.resume(path)
+    assert runner.param_schedulers[0].anneal_func is anneal_func
+    assert runner.param_schedulers[0].state_dict() == expected
+
+
+@needs_weights_only_patch
+@pytest.mark.parametrize('obj,name', [
+    (OtherOneCycleAttribute(), 'builtins.getattr'),
+    (OneCycleConstruction(), 'OneCycleParamScheduler'),
+    # torch's OneCycleLR has an annealing function of the same name.
+    (torch.optim.lr_scheduler.OneCycleLR._annealing_cos,
+     'torch.optim.lr_scheduler.OneCycleLR'),
+    (math.cos, 'math.cos'),
+])
+def test_functions_beyond_one_cycle_annealing_are_refused(
+        tmp_path, monkeypatch, obj, name):
+    monkeypatch.delenv(TRUST_ENV_VAR, raising=False)
+    path = tmp_path / 'function.pth'
+    torch.save(dict(param_schedulers=[dict(anneal_func=obj)]), path)
+    with pytest.raises(UntrustedCheckpointError, match=name):
+        _load_checkpoint(str(path), map_location='cpu')
 
 
 @needs_weights_only_patch

@@ -22,8 +22,6 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 import torch  # noqa: E402
-import torch.distributed as torch_dist  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
 from mmengine.model import is_model_wrapper  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
@@ -33,8 +31,9 @@ import mmlt  # noqa: E402,F401  (compat patches and registries)
 from mmlt.evaluation.rebalancing import collect_logits  # noqa: E402
 from mmlt.models.heads import RebalancedLinearClsHead  # noqa: E402
 from mmlt.models.heads.rebalanced_linear_head import column_mass  # noqa
-from mmlt.utils import apply_checkpoint_trust  # noqa: E402
-from mmlt.utils import setup_cpu_distributed  # noqa: E402
+from mmlt.utils import (add_launcher_args, build_runner,  # noqa: E402
+                        destroy_process_group_on_exit, load_checkpoint_config,
+                        parse_launcher_args, prepare_launch)
 
 
 def parse_args():
@@ -52,21 +51,8 @@ def parse_args():
     parser.add_argument(
         '--out', required=True, help='path of the output checkpoint')
     parser.add_argument('--work-dir', help='the directory to save the logs')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, xxx=yyy format')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_launcher_args(parser)
+    return parse_launcher_args(parser)
 
 
 def find_head(model: torch.nn.Module):
@@ -85,21 +71,13 @@ def find_head(model: torch.nn.Module):
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        './work_dirs',
-        osp.splitext(osp.basename(args.config))[0])
-    cfg.load_from = args.checkpoint
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_checkpoint_config(args)
     dataloader_cfg = cfg.get(f'{args.split}_dataloader')
     if dataloader_cfg is None:
         raise ValueError(f'{args.config} has no {args.split}_dataloader.')
-    setup_cpu_distributed(cfg, args.launcher)
-    apply_checkpoint_trust(cfg)
-    try:
-        runner = Runner.from_cfg(cfg)
+    prepare_launch(cfg, args.launcher)
+    with destroy_process_group_on_exit():
+        runner = build_runner(cfg)
         runner.load_or_resume()
         head, prefix = find_head(runner.model)
         if head.method != 'prediction':
@@ -128,9 +106,6 @@ def main():
             f'Column masses over {len(logits)} {args.split} samples (min '
             f'{mass.min():.4g}, max {mass.max():.4g}) written to {args.out}; '
             f'predictions from it are re-balanced with tau={head.tau}.')
-    finally:
-        if torch_dist.is_available() and torch_dist.is_initialized():
-            torch_dist.destroy_process_group()
 
 
 if __name__ == '__main__':

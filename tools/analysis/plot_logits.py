@@ -28,6 +28,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
+from mmlt.evaluation.shot_groups import shot_group_masks  # noqa: E402
+
 
 def parse_args(argv: Optional[Sequence[str]] = None):
     parser = argparse.ArgumentParser(
@@ -101,8 +103,8 @@ def plot_logits(files: List[str],
         axes[0].plot(ranks, s['lm'][order], label=label, linewidth=1)
         axes[1].plot(ranks, s['rsd'][order], label=label, linewidth=1)
     # Group boundaries: first medium-shot and first few-shot class.
-    for rank in (np.sum(sorted_counts > many_shot_thr),
-                 np.sum(sorted_counts >= low_shot_thr)):
+    groups = shot_group_masks(sorted_counts, many_shot_thr, low_shot_thr)
+    for rank in (groups['many'].sum(), counts.size - groups['few'].sum()):
         if 0 < rank < counts.size:
             for ax in axes:
                 ax.axvline(

@@ -23,7 +23,6 @@ Example::
         --out tau.json
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
@@ -34,8 +33,7 @@ if REPO_ROOT not in sys.path:
 import mmengine  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import torch.distributed as torch_dist  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import Config  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
 from mmengine.model import is_model_wrapper  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
@@ -44,8 +42,9 @@ import mmlt  # noqa: E402,F401  (compat patches and registries)
 from mmlt.evaluation.rebalancing import collect_logits, tau_sweep  # noqa
 from mmlt.models.heads.rebalanced_linear_head import (  # noqa: E402
     REBALANCE_METHODS)
-from mmlt.utils import apply_checkpoint_trust  # noqa: E402
-from mmlt.utils import setup_cpu_distributed  # noqa: E402
+from mmlt.utils import (add_launcher_args, build_runner,  # noqa: E402
+                        destroy_process_group_on_exit, load_checkpoint_config,
+                        parse_launcher_args, prepare_launch)
 
 DEFAULT_TAUS = [round(0.1 * i, 1) for i in range(21)]  # 0.0, 0.1, ..., 2.0
 COLUMNS = ('top1', 'mean_class_acc', 'many', 'medium', 'few', 'ece')
@@ -75,20 +74,8 @@ def parse_args():
         help='the figure to maximise (ties go to the smaller tau)')
     parser.add_argument('--out', help='write the table and choice as JSON')
     parser.add_argument('--work-dir', help='the directory to save the logs')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, xxx=yyy format')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    add_launcher_args(parser)
+    args = parse_launcher_args(parser)
     if min(args.taus) < 0:
         parser.error(f'--taus must be non-negative, got {args.taus}')
     args.taus = sorted(set(args.taus))
@@ -156,19 +143,11 @@ def format_table(rows) -> str:
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        './work_dirs',
-        osp.splitext(osp.basename(args.config))[0])
-    cfg.load_from = args.checkpoint
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_checkpoint_config(args)
     check_validation_split(cfg, args.config)
-    setup_cpu_distributed(cfg, args.launcher)
-    apply_checkpoint_trust(cfg)
-    try:
-        runner = Runner.from_cfg(cfg)
+    prepare_launch(cfg, args.launcher)
+    with destroy_process_group_on_exit():
+        runner = build_runner(cfg)
         runner.load_or_resume()
         dataloader = Runner.build_dataloader(
             cfg.val_dataloader, seed=runner.seed)
@@ -202,9 +181,6 @@ def main():
                     metric=args.metric,
                     best_tau=best['tau'],
                     table=rows), args.out)
-    finally:
-        if torch_dist.is_available() and torch_dist.is_initialized():
-            torch_dist.destroy_process_group()
 
 
 if __name__ == '__main__':

@@ -19,7 +19,6 @@ Example::
 """
 import argparse
 import copy
-import os
 import os.path as osp
 import sys
 import time
@@ -30,16 +29,16 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 import mmengine  # noqa: E402
-import torch.distributed as torch_dist  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import Config  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
 
 import mmlt  # noqa: E402,F401  (compat patches and registries)
 from mmlt.models.losses import (lort_eps_from_ratio,  # noqa: E402
                                 lort_target_ratio)
-from mmlt.utils import (apply_checkpoint_trust,  # noqa: E402
-                        setup_cpu_distributed)
+from mmlt.utils import (add_launcher_args, build_runner,  # noqa: E402
+                        default_work_dir, destroy_process_group_on_exit,
+                        merge_cfg_options, parse_launcher_args,
+                        prepare_launch)
 
 DEFAULT_METRIC = 'long-tail/mean_class_acc'
 
@@ -65,20 +64,8 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser.add_argument('--out', help='write the table and choice as JSON')
     parser.add_argument(
         '--work-dir', help='directory of the runs (one sub-directory per eps)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, xxx=yyy format')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    add_launcher_args(parser)
+    args = parse_launcher_args(parser, argv)
     if args.eps is not None and not all(0 <= e < 1 for e in args.eps):
         parser.error(f'--eps values must be in [0, 1), got {args.eps}')
     if args.ratios is not None and not all(r > 1 for r in args.ratios):
@@ -133,7 +120,7 @@ def stage2_config(cfg: Config, eps: float, load_from: str,
 def run_one(cfg: Config, metric: str) -> Dict[str, float]:
     """Train one stage-2 run; return the scalar metrics of its final
     validation."""
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     runner.train()
     scalars = {
         key[len('val/'):]: buffer.current()
@@ -178,15 +165,11 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)
     check_validation_split(cfg, args.config)
-    setup_cpu_distributed(cfg, args.launcher)
-    apply_checkpoint_trust(cfg)
-    work_dir = args.work_dir or osp.join(
-        './work_dirs',
-        'eps_sweep_' + osp.splitext(osp.basename(args.config))[0])
-    try:
+    prepare_launch(cfg, args.launcher)
+    work_dir = args.work_dir or default_work_dir(args.config, 'eps_sweep_')
+    with destroy_process_group_on_exit():
         result = sweep(cfg, eps_grid(cfg, args.eps, args.ratios),
                        args.load_from, work_dir, args.metric)
         if is_main_process():
@@ -196,9 +179,6 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                   'set model.head.loss.eps to it.')
             if args.out:
                 mmengine.dump(result, args.out)
-    finally:
-        if torch_dist.is_available() and torch_dist.is_initialized():
-            torch_dist.destroy_process_group()
     return result
 
 

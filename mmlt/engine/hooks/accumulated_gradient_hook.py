@@ -6,6 +6,8 @@ from mmengine.dist import all_reduce
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 
+from mmlt.evaluation.shot_groups import (check_shot_thresholds,
+                                         shot_group_masks)
 from mmlt.models.losses.gala_loss import GALALoss
 
 DATA_BATCH = Optional[dict]
@@ -58,9 +60,7 @@ class AccumulatedGradientHook(Hook):
                  low_shot_thr: int = 20) -> None:
         if interval < 1:
             raise ValueError(f'interval must be >= 1, got {interval}.')
-        if low_shot_thr > many_shot_thr:
-            raise ValueError(f'low_shot_thr ({low_shot_thr}) must not exceed '
-                             f'many_shot_thr ({many_shot_thr}).')
+        check_shot_thresholds(many_shot_thr, low_shot_thr)
         self.interval = interval
         self.train_class_counts = train_class_counts
         self.many_shot_thr = many_shot_thr
@@ -87,12 +87,8 @@ class AccumulatedGradientHook(Hook):
                 raise ValueError(
                     f'The training set has {counts.size} classes but '
                     f'GALALoss has num_classes={loss.num_classes}.')
-        counts = torch.from_numpy(counts)
-        self.groups = dict(
-            many=counts > self.many_shot_thr,
-            medium=(counts >= self.low_shot_thr) &
-            (counts <= self.many_shot_thr),
-            few=counts < self.low_shot_thr)
+        self.groups = shot_group_masks(
+            torch.from_numpy(counts), self.many_shot_thr, self.low_shot_thr)
 
     def after_train_iter(self,
                          runner,

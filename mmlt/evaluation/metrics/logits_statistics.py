@@ -12,6 +12,9 @@ from mmengine.logging import print_log
 from mmengine.utils import mkdir_or_exist
 from mmpretrain.registry import METRICS
 
+from ..shot_groups import (check_shot_thresholds, resolve_train_class_counts,
+                           shot_group_masks, to_counts_array)
+
 ArrayLike = Union[np.ndarray, torch.Tensor, Sequence]
 
 
@@ -82,10 +85,7 @@ class LogitsStatistics(BaseMetric):
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
-        if low_shot_thr > many_shot_thr:
-            raise ValueError(
-                f'low_shot_thr ({low_shot_thr}) must not exceed many_shot_thr '
-                f'({many_shot_thr}).')
+        check_shot_thresholds(many_shot_thr, low_shot_thr)
         self.train_class_counts = train_class_counts
         self.many_shot_thr = many_shot_thr
         self.low_shot_thr = low_shot_thr
@@ -174,17 +174,10 @@ class LogitsStatistics(BaseMetric):
             raise ValueError('LogitsStatistics got no evaluation samples.')
         stats = {k: sum(r[k] for r in results) for k in results[0]}
         per_class = self.per_class_from_statistics(stats)
-        counts = self.train_class_counts
-        if counts is None:
-            counts = (self.dataset_meta or {}).get('train_class_counts')
-        if counts is None:
-            raise ValueError(
-                'LogitsStatistics needs the number of training images per '
-                'class for the many/medium/few groups. Pass '
-                '`train_class_counts` to the metric, or evaluate on an mmlt '
-                'long-tailed dataset, whose metainfo carries '
-                '`train_class_counts`.')
-        counts = _to_counts_array(counts, per_class['lm'].size)
+        counts = resolve_train_class_counts(self.train_class_counts,
+                                            self.dataset_meta,
+                                            type(self).__name__)
+        counts = to_counts_array(counts, per_class['lm'].size, 'the logits')
         metrics = self.summarize(per_class, counts, self.many_shot_thr,
                                  self.low_shot_thr)
         if self.out_file is not None:
@@ -305,11 +298,8 @@ class LogitsStatistics(BaseMetric):
                 'negative or infinite and is kept in the RSD means.',
                 logger='current',
                 level=logging.WARNING)
-        groups = dict(
-            many=train_class_counts > many_shot_thr,
-            medium=(train_class_counts >= low_shot_thr) &
-            (train_class_counts <= many_shot_thr),
-            few=train_class_counts < low_shot_thr)
+        groups = shot_group_masks(train_class_counts, many_shot_thr,
+                                  low_shot_thr)
         metrics = dict(
             lm=float(lm[present].mean()), rsd=float(rsd[present].mean()))
         for name, in_group in groups.items():
@@ -382,17 +372,6 @@ class LogitsStatistics(BaseMetric):
             torch.as_tensor(np.asarray(logits)),
             torch.as_tensor(np.asarray(labels)))
         per_class = cls.per_class_from_statistics(stats)
-        counts = _to_counts_array(train_class_counts, per_class['lm'].size)
+        counts = to_counts_array(train_class_counts, per_class['lm'].size,
+                                 'the logits')
         return cls.summarize(per_class, counts, many_shot_thr, low_shot_thr)
-
-
-def _to_counts_array(counts: ArrayLike, num_classes: int) -> np.ndarray:
-    counts = np.asarray(counts)
-    if counts.ndim != 1 or counts.size != num_classes:
-        raise ValueError(
-            f'train_class_counts has {counts.size} entries but the logits '
-            f'have {num_classes} classes.')
-    if not np.issubdtype(counts.dtype, np.integer) or (counts < 0).any():
-        raise ValueError('train_class_counts must be non-negative integers, '
-                         f'got {counts}.')
-    return counts

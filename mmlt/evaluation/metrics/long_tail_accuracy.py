@@ -7,6 +7,9 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmpretrain.registry import METRICS
 
+from ..shot_groups import (check_shot_thresholds, resolve_train_class_counts,
+                           shot_group_masks, to_counts_array)
+
 
 @METRICS.register_module()
 class LongTailAccuracy(BaseMetric):
@@ -80,7 +83,7 @@ class LongTailAccuracy(BaseMetric):
         if not self.topk or min(self.topk) < 1:
             raise ValueError(
                 f'`topk` must be positive integers, got {self.topk}.')
-        _check_thresholds(many_shot_thr, low_shot_thr)
+        check_shot_thresholds(many_shot_thr, low_shot_thr)
         if num_bins < 1:
             raise ValueError(f'`num_bins` must be >= 1, got {num_bins}.')
         self.train_class_counts = train_class_counts
@@ -157,17 +160,9 @@ class LongTailAccuracy(BaseMetric):
                              f'across samples: {sorted(num_classes)}.')
         num_classes = num_classes.pop()
 
-        counts = self.train_class_counts
-        if counts is None:
-            counts = (self.dataset_meta or {}).get('train_class_counts')
-        if counts is None:
-            raise ValueError(
-                'LongTailAccuracy needs the number of training images per '
-                'class for the many/medium/few groups. Pass '
-                '`train_class_counts` to the metric, or evaluate on an mmlt '
-                'long-tailed dataset, whose metainfo carries '
-                '`train_class_counts`.')
-
+        counts = resolve_train_class_counts(self.train_class_counts,
+                                            self.dataset_meta,
+                                            type(self).__name__)
         metrics = self.calculate(
             pred_labels=np.array([res['pred_label'] for res in results]),
             gt_labels=np.array([res['gt_label'] for res in results]),
@@ -264,12 +259,8 @@ class LongTailAccuracy(BaseMetric):
             mean_class_acc=float(class_acc[present].mean()))
 
         if train_class_counts is not None:
-            _check_thresholds(many_shot_thr, low_shot_thr)
-            counts = _to_counts_array(train_class_counts, num_classes)
-            groups = dict(
-                many=counts > many_shot_thr,
-                medium=(counts >= low_shot_thr) & (counts <= many_shot_thr),
-                few=counts < low_shot_thr)
+            counts = to_counts_array(train_class_counts, num_classes)
+            groups = shot_group_masks(counts, many_shot_thr, low_shot_thr)
             for name, in_group in groups.items():
                 selected = class_acc[in_group & present]
                 metrics[name] = float(
@@ -319,13 +310,6 @@ def expected_calibration_error(confidences: np.ndarray, correct: np.ndarray,
     return float(np.abs(gap).sum() / confidences.size)
 
 
-def _check_thresholds(many_shot_thr: int, low_shot_thr: int) -> None:
-    if low_shot_thr > many_shot_thr:
-        raise ValueError(
-            f'low_shot_thr ({low_shot_thr}) must not exceed many_shot_thr '
-            f'({many_shot_thr}).')
-
-
 def _to_label_array(labels, name: str, num_classes: int) -> np.ndarray:
     if isinstance(labels, torch.Tensor):
         labels = labels.detach().cpu().numpy()
@@ -343,15 +327,3 @@ def _to_label_array(labels, name: str, num_classes: int) -> np.ndarray:
             f'{name} has label {labels[out_of_range][0]} outside [0, '
             f'{num_classes - 1}] ({num_classes} classes in `pred_score`).')
     return labels
-
-
-def _to_counts_array(counts, num_classes: int) -> np.ndarray:
-    counts = np.asarray(counts)
-    if counts.ndim != 1 or counts.size != num_classes:
-        raise ValueError(
-            f'train_class_counts has {counts.size} entries but the '
-            f'predictions have {num_classes} classes.')
-    if not np.issubdtype(counts.dtype, np.integer) or (counts < 0).any():
-        raise ValueError('train_class_counts must be non-negative integers, '
-                         f'got {counts}.')
-    return counts

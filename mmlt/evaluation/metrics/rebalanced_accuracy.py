@@ -7,6 +7,7 @@ from mmpretrain.registry import METRICS
 from mmlt.models.heads.rebalanced_linear_head import (check_tau,
                                                       column_mass,
                                                       rebalance_probs)
+from ..shot_groups import resolve_train_class_counts
 from .long_tail_accuracy import LongTailAccuracy
 
 REBALANCE_MODES = ('transductive', 'stored')
@@ -157,7 +158,9 @@ class RebalancedAccuracy(LongTailAccuracy):
             gt_labels=gt_labels,
             num_classes=num_classes,
             confidences=confidences[:, 0].numpy(),
-            train_class_counts=self._train_class_counts(),
+            train_class_counts=resolve_train_class_counts(
+                self.train_class_counts, self.dataset_meta,
+                type(self).__name__),
             many_shot_thr=self.many_shot_thr,
             low_shot_thr=self.low_shot_thr,
             num_bins=self.num_bins)
@@ -167,16 +170,3 @@ class RebalancedAccuracy(LongTailAccuracy):
                 metrics[f'top{k}'] = float(hits[:, :k].any(axis=1).mean() *
                                            100)
         return metrics
-
-    def _train_class_counts(self) -> Sequence[int]:
-        counts = self.train_class_counts
-        if counts is None:
-            counts = (self.dataset_meta or {}).get('train_class_counts')
-        if counts is None:
-            raise ValueError(
-                'RebalancedAccuracy needs the number of training images per '
-                'class for the many/medium/few groups. Pass '
-                '`train_class_counts` to the metric, or evaluate on an mmlt '
-                'long-tailed dataset, whose metainfo carries '
-                '`train_class_counts`.')
-        return counts

@@ -1,11 +1,13 @@
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmengine.dist import get_world_size
-from mmpretrain.models.losses.utils import weight_reduce_loss
 from mmpretrain.registry import MODELS
+
+from .utils import (check_cls_score, check_labels, check_num_classes,
+                    check_reduction, check_sample_weight, reduce_with_gradient,
+                    resolve_reduction)
 
 GALA_VARIANTS = ('paper', 'released_code')
 
@@ -109,9 +111,7 @@ class GALALoss(nn.Module):
                  reduction: str = 'mean',
                  loss_weight: float = 1.0) -> None:
         super().__init__()
-        if not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError('GALALoss needs an integer num_classes >= 2, '
-                             f'got {num_classes!r}.')
+        check_num_classes(num_classes, 'GALALoss')
         if eps <= 0:
             raise ValueError(f'eps must be positive, got {eps}.')
         if momentum is not None and not 0 <= momentum < 1:
@@ -120,9 +120,7 @@ class GALALoss(nn.Module):
         if variant not in GALA_VARIANTS:
             raise ValueError(f'variant must be one of {GALA_VARIANTS}, got '
                              f'{variant!r}.')
-        if reduction not in ('none', 'mean', 'sum'):
-            raise ValueError('reduction must be "none", "mean" or "sum", got '
-                             f'{reduction!r}.')
+        check_reduction(reduction, 'GALALoss')
         self.num_classes = num_classes
         self.lambda1 = lambda1
         self.lambda2 = lambda2
@@ -166,11 +164,9 @@ class GALALoss(nn.Module):
         Returns:
             torch.Tensor: The loss, float32.
         """
-        if reduction_override not in (None, 'none', 'mean', 'sum'):
-            raise ValueError('reduction_override must be None, "none", '
-                             f'"mean" or "sum", got {reduction_override!r}.')
-        reduction = reduction_override or self.reduction
-        label = self._check_inputs(cls_score, label)
+        reduction = resolve_reduction(self.reduction, reduction_override,
+                                      'GALALoss')
+        self._check_inputs(cls_score, label, weight)
         if self.training and not self.sync_by_hook and get_world_size() > 1:
             raise RuntimeError(
                 'GALALoss in distributed training needs '
@@ -178,20 +174,12 @@ class GALALoss(nn.Module):
                 'its statistics over all ranks; without it every rank would '
                 'apply different logit adjustments.')
 
-        with torch.autocast(device_type=cls_score.device.type, enabled=False):
-            adjusted = cls_score.float() + self.logit_adjustment(label).to(
-                torch.float32)
-            loss = F.cross_entropy(adjusted, label, reduction='none')
-            if self.training:
-                self._add_pending(adjusted.detach(), label)
-
+        loss, grad = self._adjusted_cross_entropy(cls_score.detach().float(),
+                                                  label.long())
         if self.training and not self.sync_by_hook:
             self.commit(self.pop_pending())
-        if weight is not None:
-            weight = weight.float()
-        loss = weight_reduce_loss(
-            loss, weight=weight, reduction=reduction, avg_factor=avg_factor)
-        return self.loss_weight * loss
+        return reduce_with_gradient(cls_score, loss, grad, weight, reduction,
+                                    avg_factor, self.loss_weight)
 
     def logit_adjustment(self, label: torch.Tensor) -> torch.Tensor:
         """The float64 term added to the logits of samples with ``label``.
@@ -249,50 +237,76 @@ class GALALoss(nn.Module):
                 stat.mul_(self.momentum).add_(
                     increment, alpha=1 - self.momentum)
 
-    @torch.no_grad()
-    def _add_pending(self, adjusted: torch.Tensor,
-                     label: torch.Tensor) -> None:
-        """Accumulate the batch's per-class gradient magnitudes."""
-        onehot = F.one_hot(label, self.num_classes).to(torch.float64)
-        probs = torch.softmax(adjusted.to(torch.float64), dim=1)
-        off_target = probs * (1 - onehot)
-        positive = 1 - (probs * onehot).sum(dim=1)  # 1 - p_ik
-        negative = off_target.sum(dim=1)  # sum_{j != k} p_ij
-        # (C, N) @ (N, 2): per-class sums over the batch's samples.
-        by_class = onehot.t() @ torch.stack([positive, negative], dim=1)
-        increments = torch.cat(
-            [by_class.t(), off_target.sum(dim=0, keepdim=True)])
-        increments = increments.to(self.theta.device)
+    def _adjusted_cross_entropy(
+            self, logits: torch.Tensor,
+            label: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        r"""Per-sample cross-entropy on the adjusted logits and its gradient
+        with respect to the logits; in training mode also add the batch's
+        statistics increments to the pending ones.
+
+        The paper form is computed as :math:`z_j + \lambda_1 \log(\theta_j
+        + \epsilon)` for all :math:`j`, plus :math:`\lambda_2 \log(\phi_k +
+        \epsilon) - \lambda_1 \log(\theta_k + \epsilon)` at the target
+        :math:`k`: :meth:`logit_adjustment` plus the per-row constant
+        :math:`\lambda_2 \log(\phi_k + \epsilon)`, which changes neither the
+        softmax nor the loss. The gradient :math:`\tilde p_i - e_{y_i}` is
+        built from the log-softmax the loss needs anyway, with its target
+        entry :math:`\tilde p_{ik} - 1 = -\sum_{j \ne k} \tilde p_{ij}`
+        summed from the off-target probabilities (no cancellation). Those
+        sums are the per-sample increments of both :math:`\theta_k` and
+        :math:`\phi_k`; the column sums of the off-target probabilities are
+        those of ``negative_received``. The increments are float32 (relative
+        error about 1e-7, from the float32 softmax the loss uses) and are
+        accumulated in float64.
+
+        All inputs are float32, so autocast changes none of the operations.
+
+        Args:
+            logits (torch.Tensor): Detached float32 logits (N, C).
+            label (torch.Tensor): Checked int64 class indices (N, ).
+
+        Returns:
+            tuple[torch.Tensor, torch.Tensor]: The losses (N, ) and their
+            gradient (N, C), float32.
+        """
+        index = label[:, None]
+        positive = self.lambda1 * torch.log(self.theta + self.eps)
+        adjusted = logits + positive.to(logits)
+        if self.variant == 'paper':
+            negative = self.lambda2 * torch.log(self.phi + self.eps)
+            adjusted.scatter_add_(1, index,
+                                  (negative - positive)[index].to(logits))
+        log_probs = torch.log_softmax(adjusted, dim=1)
+        loss = log_probs.gather(1, index).squeeze(1).neg_()
+        grad = log_probs.exp_().scatter_(1, index, 0.0)  # off-target p~_ij
+        if self.training:
+            received = grad.sum(dim=0)
+        produced = grad.sum(dim=1)  # sum_{j != k} p~_ij = 1 - p~_ik
+        grad.scatter_(1, index, produced.neg()[:, None])
+        if self.training:
+            by_class = self.theta.new_zeros(self.num_classes).index_add_(
+                0, label, produced.double())
+            self._add_pending(
+                torch.stack([by_class, by_class,
+                             received.double()]))
+        return loss, grad
+
+    def _add_pending(self, increments: torch.Tensor) -> None:
+        """Add (3, C) float64 increments to the pending ones."""
         if self._pending is None:
             self._pending = increments
         else:
             self._pending = self._pending + increments
 
-    def _check_inputs(self, cls_score: torch.Tensor,
-                      label: torch.Tensor) -> torch.Tensor:
-        """Validate shapes and labels; return the labels as int64 (N, )."""
-        if cls_score.dim() != 2 or cls_score.size(1) != self.num_classes:
-            raise ValueError(
-                f'GALALoss was built with num_classes={self.num_classes} but '
-                f'got logits of shape {tuple(cls_score.shape)}; expected '
-                f'(N, {self.num_classes}).')
-        if label.is_floating_point() or label.dim() != 1:
-            raise ValueError(
-                'GALALoss needs one integer class index per sample (shape '
-                f'(N, )), got a {label.dtype} tensor of shape '
-                f'{tuple(label.shape)}. Soft targets from batch augmentations '
-                '(Mixup, CutMix, label smoothing) are not supported: the '
-                'accumulated gradients are defined for hard labels. Remove '
-                '`train_cfg.augments` from the model config.')
-        if label.size(0) != cls_score.size(0):
-            raise ValueError(
-                f'GALALoss got {cls_score.size(0)} logit rows but '
-                f'{label.size(0)} labels.')
-        label = label.long()
-        out_of_range = (label < 0) | (label >= self.num_classes)
-        if out_of_range.any():
-            raise ValueError(
-                f'GALALoss got label {int(label[out_of_range][0])}, outside '
-                f'[0, {self.num_classes - 1}] for num_classes='
-                f'{self.num_classes}.')
-        return label
+    def _check_inputs(self, cls_score: torch.Tensor, label: torch.Tensor,
+                      weight: Optional[torch.Tensor]) -> None:
+        """Raise a ValueError naming the bad input."""
+        check_cls_score(cls_score, 'GALALoss', self.num_classes,
+                        f'was built with num_classes={self.num_classes}')
+        check_sample_weight(weight, cls_score.size(0), 'GALALoss')
+        check_labels(
+            label,
+            cls_score,
+            'GALALoss',
+            hard_label_reason='Soft targets are not supported: the '
+            'accumulated gradients are defined for hard labels. ')
