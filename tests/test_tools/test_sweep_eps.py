@@ -83,3 +83,13 @@ def test_ratio_grid_and_refusals(toy):
         tool.stage2_config(ce, 0.9, toy.checkpoint, str(toy.dir))
     with pytest.raises(SystemExit):
         tool.parse_args([toy.stage2_config, '--load-from', 'x', '--eps', '1'])
+
+
+def test_load_from_option_conflicting_with_load_from_argument(toy):
+    tool = load_sweep_tool()
+    with pytest.raises(ValueError, match="load_from='other.pth' name "
+                       'different checkpoints'):
+        tool.main([
+            toy.stage2_config, '--load-from', toy.checkpoint, '--eps', '0.9',
+            '--cfg-options', 'load_from=other.pth'
+        ])

@@ -77,9 +77,9 @@ class OneCycleConstruction:
         return OneCycleParamScheduler, (None, 'lr')
 
 
-def save_mmengine_checkpoint(work_dir):
-    """Train a toy model for one epoch with mmengine's Runner and save a
-    checkpoint holding message-hub history buffers and numpy metadata."""
+def train_toy_runner(work_dir, param_scheduler, **kwargs):
+    """Train a toy model for one epoch (2 iterations) with mmengine's Runner,
+    which saves ``epoch_1.pth``; return the runner."""
     runner = Runner(
         model=ToyModel(),
         work_dir=str(work_dir),
@@ -89,11 +89,20 @@ def save_mmengine_checkpoint(work_dir):
             batch_size=2,
             num_workers=0),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
-        param_scheduler=dict(type='MultiStepLR', milestones=[1]),
+        param_scheduler=param_scheduler,
         train_cfg=dict(by_epoch=True, max_epochs=1),
         default_hooks=dict(checkpoint=dict(type='CheckpointHook')),
-        randomness=dict(seed=0))
+        randomness=dict(seed=0),
+        **kwargs)
     runner.train()
+    return runner
+
+
+def save_mmengine_checkpoint(work_dir):
+    """Train a toy model for one epoch with mmengine's Runner and save a
+    checkpoint holding message-hub history buffers and numpy metadata."""
+    runner = train_toy_runner(
+        work_dir, dict(type='MultiStepLR', milestones=[1]))
     meta = dict(
         counts=np.array([3, 1], dtype=np.int64),
         probs=np.array([[0.5, 0.25]], dtype=np.float32),
@@ -144,26 +153,15 @@ def test_mmengine_checkpoint_round_trips(tmp_path, monkeypatch):
 def test_one_cycle_lr_checkpoint_round_trips(tmp_path, monkeypatch, strategy):
     # OneCycleLR keeps its annealing function in the scheduler state.
     monkeypatch.delenv(TRUST_ENV_VAR, raising=False)
-    runner = Runner(
-        model=ToyModel(),
-        work_dir=str(tmp_path),
-        train_dataloader=dict(
-            dataset=ToyDataset(),
-            sampler=dict(type='DefaultSampler', shuffle=True),
-            batch_size=2,
-            num_workers=0),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
-        param_scheduler=dict(
+    runner = train_toy_runner(
+        tmp_path,
+        dict(
             type='OneCycleLR',
             eta_max=0.1,
             total_steps=4,
             by_epoch=False,
             anneal_strategy=strategy),
-        train_cfg=dict(by_epoch=True, max_epochs=1),
-        default_hooks=dict(checkpoint=dict(type='CheckpointHook')),
-        randomness=dict(seed=0),
         experiment_name=f'one_cycle_{strategy}')
-    runner.train()
     path = str(tmp_path / 'epoch_1.pth')
     anneal_func = getattr(OneCycleParamScheduler, f'_annealing_{strategy}')
     expected = runner.param_schedulers[0].state_dict()

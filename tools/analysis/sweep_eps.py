@@ -38,7 +38,7 @@ from mmlt.models.losses import (lort_eps_from_ratio,  # noqa: E402
 from mmlt.utils import (add_launcher_args, build_runner,  # noqa: E402
                         default_work_dir, destroy_process_group_on_exit,
                         merge_cfg_options, parse_launcher_args,
-                        prepare_launch)
+                        prepare_launch, set_checkpoint)
 
 DEFAULT_METRIC = 'long-tail/mean_class_acc'
 
@@ -48,7 +48,10 @@ def parse_args(argv: Optional[Sequence[str]] = None):
         description='Choose the LORT eps on the validation split')
     parser.add_argument('config', help='stage-2 config file path')
     parser.add_argument(
-        '--load-from', required=True, help='the stage-1 checkpoint')
+        '--load-from',
+        required=True,
+        help='the stage-1 checkpoint (a different load_from in --cfg-options '
+        'is an error)')
     grid = parser.add_mutually_exclusive_group(required=True)
     grid.add_argument('--eps', type=float, nargs='+', help='eps values')
     grid.add_argument(
@@ -166,6 +169,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     merge_cfg_options(cfg, args.cfg_options)
+    set_checkpoint(cfg, args.load_from, args.cfg_options)
     check_validation_split(cfg, args.config)
     prepare_launch(cfg, args.launcher)
     work_dir = args.work_dir or default_work_dir(args.config, 'eps_sweep_')

@@ -1,4 +1,4 @@
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 from mmpretrain.registry import MODELS
@@ -48,32 +48,12 @@ class BalancedSoftmaxLoss(ClassCountLoss):
     def _set_class_stats(self, class_counts: torch.Tensor) -> None:
         self.log_class_counts = torch.log(class_counts).float()
 
-    def forward(self,
-                cls_score: torch.Tensor,
-                label: torch.Tensor,
-                weight: Optional[torch.Tensor] = None,
-                avg_factor: Optional[float] = None,
-                reduction_override: Optional[str] = None,
-                **kwargs) -> torch.Tensor:
-        """Balanced Softmax cross-entropy.
-
-        Args:
-            cls_score (torch.Tensor): Logits of shape (N, C).
-            label (torch.Tensor): Class indices (N, ) or soft labels (N, C).
-            weight (torch.Tensor, optional): Sample-wise loss weight (N, ).
-                Defaults to None.
-            avg_factor (float, optional): Divisor of the summed loss for
-                ``'mean'``. Defaults to None (the number of samples).
-            reduction_override (str, optional): Overrides ``reduction``.
-                Defaults to None.
-
-        Returns:
-            torch.Tensor: The loss.
-        """
-        self._check_inputs(cls_score, label, weight)
+    def _training_logits(
+            self, cls_score: torch.Tensor, label: torch.Tensor
+    ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """:math:`z + \\log n`; no class weights."""
         log_counts = self._on_device(self.log_class_counts, cls_score)
-        return self._cross_entropy(cls_score + log_counts, label, weight,
-                                   avg_factor, reduction_override)
+        return cls_score + log_counts, None
 
     def extra_repr(self) -> str:
         return f'num_classes={self.num_classes}'

@@ -1,10 +1,13 @@
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.models.losses.utils import weight_reduce_loss
+
+from .utils import (check_cls_score, check_labels, check_num_classes,
+                    check_reduction, check_sample_weight, resolve_reduction)
 
 ClassCounts = Union[Sequence[float], np.ndarray, torch.Tensor]
 
@@ -25,6 +28,8 @@ class ClassCountLoss(nn.Module):
     indices of shape ``(N, )`` in ``[0, C)``; soft labels (``(N, C)`` float
     rows of non-negative weights summing to 1, as produced by Mixup / CutMix)
     are accepted only by subclasses that set ``supports_soft_labels``.
+    :meth:`forward` checks the inputs and takes the cross-entropy of what a
+    subclass's :meth:`_training_logits` returns.
 
     Args:
         num_classes (int, optional): Number of classes, checked against the
@@ -40,13 +45,9 @@ class ClassCountLoss(nn.Module):
                  reduction: str = 'mean',
                  loss_weight: float = 1.0) -> None:
         super().__init__()
-        if reduction not in ('none', 'mean', 'sum'):
-            raise ValueError(f'{type(self).__name__}: reduction must be '
-                             f"'none', 'mean' or 'sum', got {reduction!r}.")
-        if num_classes is not None and (not isinstance(num_classes, int)
-                                        or num_classes < 2):
-            raise ValueError(f'{type(self).__name__}: num_classes must be an '
-                             f'integer >= 2, got {num_classes!r}.')
+        check_reduction(reduction, type(self).__name__)
+        if num_classes is not None:
+            check_num_classes(num_classes, type(self).__name__)
         self.num_classes = num_classes
         self.reduction = reduction
         self.loss_weight = loss_weight
@@ -88,71 +89,53 @@ class ClassCountLoss(nn.Module):
             buffer = buffer.to(reference.device)
         return buffer
 
-    def _check_inputs(self, cls_score: torch.Tensor,
-                      label: torch.Tensor,
-                      weight: Optional[torch.Tensor]) -> bool:
-        """Raise a ValueError naming the bad input; return whether ``label``
-        holds soft labels."""
+    def forward(self,
+                cls_score: torch.Tensor,
+                label: torch.Tensor,
+                weight: Optional[torch.Tensor] = None,
+                avg_factor: Optional[float] = None,
+                reduction_override: Optional[str] = None,
+                **kwargs) -> torch.Tensor:
+        """Cross-entropy on the loss's training logits
+        (:meth:`_training_logits`).
+
+        Args:
+            cls_score (torch.Tensor): Logits of shape (N, C).
+            label (torch.Tensor): Class indices (N, ), or soft labels (N, C)
+                if the loss supports them.
+            weight (torch.Tensor, optional): Sample-wise loss weight (N, ).
+                Defaults to None.
+            avg_factor (float, optional): Divisor of the summed loss for
+                ``'mean'``. Defaults to None (the number of samples).
+            reduction_override (str, optional): Overrides ``reduction``.
+                Defaults to None.
+
+        Returns:
+            torch.Tensor: The loss.
+        """
         name = type(self).__name__
+        reduction = resolve_reduction(self.reduction, reduction_override,
+                                      name)
         if self.class_counts is None:
             raise RuntimeError(
                 f'{name} has no class counts: pass class_counts=[...] or add '
                 "dict(type='ClassCountsHook') to custom_hooks so they are "
                 "read from the train dataset's metainfo.")
-        if cls_score.dim() != 2:
-            raise ValueError(f'{name} expects cls_score of shape (N, C), got '
-                             f'{tuple(cls_score.shape)}.')
-        num_samples, num_classes = cls_score.shape
-        if num_classes != self.num_classes:
-            raise ValueError(
-                f'{name} has {self.num_classes} class counts but cls_score '
-                f'has {num_classes} classes (shape '
-                f'{tuple(cls_score.shape)}).')
-        if weight is not None and tuple(weight.shape) != (num_samples, ):
-            raise ValueError(f'{name}: weight must have shape '
-                             f'({num_samples},), got {tuple(weight.shape)}.')
-        if label.dim() == 2 and label.is_floating_point():
-            if tuple(label.shape) != tuple(cls_score.shape):
-                raise ValueError(
-                    f'{name}: soft labels must have the shape of cls_score '
-                    f'{tuple(cls_score.shape)}, got {tuple(label.shape)}.')
-            if not self.supports_soft_labels:
-                raise ValueError(
-                    f'{name} needs hard labels (class indices of shape '
-                    f'({num_samples},)), got soft labels of shape '
-                    f'{tuple(label.shape)}; batch augments such as Mixup or '
-                    'CutMix produce these.')
-            self._check_soft_labels(label)
-            return True
-        if label.dim() != 1 or label.is_floating_point() or (label.dtype
-                                                              == torch.bool):
-            hint = (' or soft labels of shape (N, C)'
-                    if self.supports_soft_labels else '')
-            raise ValueError(
-                f'{name} expects integer class indices of shape '
-                f'({num_samples},){hint}, got labels of shape '
-                f'{tuple(label.shape)} and dtype {label.dtype}.')
-        if label.numel() != num_samples:
-            raise ValueError(f'{name}: got {label.numel()} labels for '
-                             f'{num_samples} rows of cls_score.')
-        low, high = torch.aminmax(label)
-        if int(low) < 0 or int(high) >= num_classes:
-            index = int(((label < 0) | (label >= num_classes)).nonzero()[0])
-            raise ValueError(
-                f'{name}: label {int(label[index])} (sample {index}) is '
-                f'outside the class range [0, {num_classes}).')
-        return False
+        check_cls_score(cls_score, name, self.num_classes,
+                        f'has {self.num_classes} class counts')
+        check_sample_weight(weight, cls_score.size(0), name)
+        check_labels(
+            label, cls_score, name, soft_labels=self.supports_soft_labels)
+        logits, class_weight = self._training_logits(cls_score, label)
+        return self._cross_entropy(logits, label, weight, avg_factor,
+                                   reduction, class_weight)
 
-    def _check_soft_labels(self, label: torch.Tensor) -> None:
-        row_sums = label.sum(dim=1)
-        bad = (label < 0).any(dim=1) | ((row_sums - 1).abs() > 1e-3)
-        if bad.any():
-            index = int(bad.nonzero()[0])
-            raise ValueError(
-                f'{type(self).__name__}: soft label rows must be non-negative '
-                f'and sum to 1, but row {index} sums to '
-                f'{row_sums[index].item():.6g} with minimum '
-                f'{label[index].min().item():.6g}.')
+    def _training_logits(
+            self, cls_score: torch.Tensor, label: torch.Tensor
+    ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """The logits the cross-entropy is taken of, and the per-class
+        weights of the cross-entropy (or None)."""
+        raise NotImplementedError
 
     def _cross_entropy(
             self,
@@ -160,9 +143,9 @@ class ClassCountLoss(nn.Module):
             label: torch.Tensor,
             weight: Optional[torch.Tensor],
             avg_factor: Optional[float],
-            reduction_override: Optional[str],
+            reduction: str,
             class_weight: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Cross-entropy of ``logits`` reduced as MMPretrain's losses do,
+        r"""Cross-entropy of ``logits`` reduced as MMPretrain's losses do,
         times ``loss_weight``.
 
         ``'mean'`` divides the summed loss by ``avg_factor`` (default: the
@@ -172,11 +155,6 @@ class ClassCountLoss(nn.Module):
         weighted mean when ``avg_factor`` is the batch size). Without sample
         weights the reduction is fused into ``F.cross_entropy``.
         """
-        if reduction_override not in (None, 'none', 'mean', 'sum'):
-            raise ValueError(
-                f'{type(self).__name__}: reduction_override must be None, '
-                f"'none', 'mean' or 'sum', got {reduction_override!r}.")
-        reduction = reduction_override or self.reduction
         num_samples = logits.size(0)
         if class_weight is not None:
             class_weight = class_weight.to(logits.dtype)

@@ -1,4 +1,4 @@
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -134,10 +134,10 @@ class GALALoss(nn.Module):
         for name in ('theta', 'phi', 'negative_received'):
             self.register_buffer(name,
                                  torch.zeros(num_classes, dtype=torch.float64))
-        # (3, C) increments of theta, phi and negative_received not yet
-        # committed; not a buffer, so DDP's buffer broadcast and checkpoints
-        # never touch it.
-        self._pending: Optional[torch.Tensor] = None
+        # (3, C) increments of theta, phi and negative_received of the
+        # forwards since the last commit; not buffers, so DDP's buffer
+        # broadcast and checkpoints never touch them.
+        self._pending: List[torch.Tensor] = []
 
     def extra_repr(self) -> str:
         return (f'num_classes={self.num_classes}, lambda1={self.lambda1}, '
@@ -174,10 +174,11 @@ class GALALoss(nn.Module):
                 'its statistics over all ranks; without it every rank would '
                 'apply different logit adjustments.')
 
-        loss, grad = self._adjusted_cross_entropy(cls_score.detach().float(),
-                                                  label.long())
-        if self.training and not self.sync_by_hook:
-            self.commit(self.pop_pending())
+        label = label.long()
+        loss, grad, increments = self._adjusted_cross_entropy(
+            cls_score.detach().float(), label)
+        if increments is not None:
+            self._add_increments(label, *increments)
         return reduce_with_gradient(cls_score, loss, grad, weight, reduction,
                                     avg_factor, self.loss_weight)
 
@@ -208,11 +209,13 @@ class GALALoss(nn.Module):
             torch.Tensor: Shape (3, C), float64: the increments of ``theta``,
             ``phi`` and ``negative_received`` (zeros if none).
         """
-        pending = self._pending
-        self._pending = None
-        if pending is None:
-            pending = self.theta.new_zeros(3, self.num_classes)
-        return pending
+        if not self._pending:
+            return self.theta.new_zeros(3, self.num_classes)
+        total = self._pending[0]
+        for increments in self._pending[1:]:
+            total = total + increments
+        self._pending.clear()
+        return total
 
     @torch.no_grad()
     def commit(self, increments: torch.Tensor) -> None:
@@ -229,35 +232,49 @@ class GALALoss(nn.Module):
                 f'GALALoss.commit expects increments of shape (3, '
                 f'{self.num_classes}), got {tuple(increments.shape)}.')
         increments = increments.to(self.theta)
+        for stat, increment in zip(self._decayed_statistics(),
+                                   increments.unbind()):
+            stat.add_(increment, alpha=self._increment_weight)
+
+    @property
+    def _increment_weight(self) -> float:
+        """Weight of new increments: 1, or ``1 - momentum``."""
+        return 1.0 if self.momentum is None else 1 - self.momentum
+
+    def _decayed_statistics(self) -> Tuple[torch.Tensor, ...]:
+        """``theta``, ``phi`` and ``negative_received``, first multiplied by
+        ``momentum`` in place if it is set."""
         stats = (self.theta, self.phi, self.negative_received)
-        for stat, increment in zip(stats, increments):
-            if self.momentum is None:
-                stat.add_(increment)
-            else:
-                stat.mul_(self.momentum).add_(
-                    increment, alpha=1 - self.momentum)
+        if self.momentum is not None:
+            for stat in stats:
+                stat.mul_(self.momentum)
+        return stats
 
     def _adjusted_cross_entropy(
-            self, logits: torch.Tensor,
-            label: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        r"""Per-sample cross-entropy on the adjusted logits and its gradient
-        with respect to the logits; in training mode also add the batch's
-        statistics increments to the pending ones.
+        self, logits: torch.Tensor, label: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor, Optional[Tuple[torch.Tensor,
+                                                         torch.Tensor]]]:
+        r"""Per-sample cross-entropy on the adjusted logits, its gradient
+        with respect to the logits and, in training mode, the per-sample
+        statistics increments.
 
         The paper form is computed as :math:`z_j + \lambda_1 \log(\theta_j
         + \epsilon)` for all :math:`j`, plus :math:`\lambda_2 \log(\phi_k +
         \epsilon) - \lambda_1 \log(\theta_k + \epsilon)` at the target
         :math:`k`: :meth:`logit_adjustment` plus the per-row constant
         :math:`\lambda_2 \log(\phi_k + \epsilon)`, which changes neither the
-        softmax nor the loss. The gradient :math:`\tilde p_i - e_{y_i}` is
-        built from the log-softmax the loss needs anyway, with its target
-        entry :math:`\tilde p_{ik} - 1 = -\sum_{j \ne k} \tilde p_{ij}`
-        summed from the off-target probabilities (no cancellation). Those
-        sums are the per-sample increments of both :math:`\theta_k` and
-        :math:`\phi_k`; the column sums of the off-target probabilities are
-        those of ``negative_received``. The increments are float32 (relative
-        error about 1e-7, from the float32 softmax the loss uses) and are
-        accumulated in float64.
+        softmax nor the loss. The gradient :math:`\tilde p_i - e_{y_i}` comes
+        from the log-softmax the loss needs anyway; its target entry
+        :math:`\tilde p_{ik} - 1 = -\sum_{j \ne k} \tilde p_{ij}` is summed
+        from the off-target probabilities (no cancellation).
+
+        The off-target probabilities are float32 (relative error about
+        1e-7, from the float32 softmax); their sums are taken in float64:
+        over classes, the increments of :math:`\theta_k` and :math:`\phi_k`
+        of each sample; over samples, those of ``negative_received``. So
+        both sum exactly the same numbers (:math:`\sum_j \psi_j =
+        \sum_k \phi_k` to float64 rounding), and splitting a batch over
+        ranks changes the statistics only by float64 rounding.
 
         All inputs are float32, so autocast changes none of the operations.
 
@@ -266,37 +283,55 @@ class GALALoss(nn.Module):
             label (torch.Tensor): Checked int64 class indices (N, ).
 
         Returns:
-            tuple[torch.Tensor, torch.Tensor]: The losses (N, ) and their
-            gradient (N, C), float32.
+            tuple: The losses (N, ) and their gradient (N, C), float32; in
+            training mode also the float64 increments ``(produced,
+            received)`` of shapes (N, ) and (C, ), else None.
         """
-        index = label[:, None]
-        positive = self.lambda1 * torch.log(self.theta + self.eps)
-        adjusted = logits + positive.to(logits)
+        index = label.unsqueeze(1)
+        positive = torch.log(self.theta.add(self.eps)).mul_(self.lambda1)
+        adjusted = logits.add(positive.float())
         if self.variant == 'paper':
-            negative = self.lambda2 * torch.log(self.phi + self.eps)
-            adjusted.scatter_add_(1, index,
-                                  (negative - positive)[index].to(logits))
+            negative = torch.log(self.phi.add(self.eps)).mul_(self.lambda2)
+            target_shift = negative.sub_(positive).float()
+            adjusted.scatter_add_(
+                1, index,
+                target_shift.index_select(0, label).unsqueeze(1))
         log_probs = torch.log_softmax(adjusted, dim=1)
         loss = log_probs.gather(1, index).squeeze(1).neg_()
         grad = log_probs.exp_().scatter_(1, index, 0.0)  # off-target p~_ij
-        if self.training:
-            received = grad.sum(dim=0)
-        produced = grad.sum(dim=1)  # sum_{j != k} p~_ij = 1 - p~_ik
-        grad.scatter_(1, index, produced.neg()[:, None])
-        if self.training:
-            by_class = self.theta.new_zeros(self.num_classes).index_add_(
-                0, label, produced.double())
-            self._add_pending(
-                torch.stack([by_class, by_class,
-                             received.double()]))
-        return loss, grad
+        if not self.training:
+            grad.scatter_(1, index, grad.sum(dim=1, keepdim=True).neg_())
+            return loss, grad, None
+        off_target = grad.double()
+        produced = off_target.sum(dim=1)  # sum_{j != k} p~_ij = 1 - p~_ik
+        received = off_target.sum(dim=0)
+        grad.scatter_(1, index, produced.neg().float().unsqueeze(1))
+        return loss, grad, (produced, received)
 
-    def _add_pending(self, increments: torch.Tensor) -> None:
-        """Add (3, C) float64 increments to the pending ones."""
-        if self._pending is None:
-            self._pending = increments
-        else:
-            self._pending = self._pending + increments
+    @torch.no_grad()
+    def _add_increments(self, label: torch.Tensor, produced: torch.Tensor,
+                        received: torch.Tensor) -> None:
+        """Commit one forward's increments (stand-alone) or keep them
+        pending (``sync_by_hook``).
+
+        Args:
+            label (torch.Tensor): Class indices (N, ).
+            produced (torch.Tensor): Per-sample float64 increments of
+                ``theta`` and ``phi`` (N, ).
+            received (torch.Tensor): Float64 increments of
+                ``negative_received`` (C, ).
+        """
+        if self.sync_by_hook:
+            by_class = self.theta.new_zeros(self.num_classes).index_add_(
+                0, label, produced)
+            self._pending.append(torch.stack([by_class, by_class, received]))
+            return
+        # what commit() does, without building the (3, C) increments
+        theta, phi, negative_received = self._decayed_statistics()
+        weight = self._increment_weight
+        theta.index_add_(0, label, produced, alpha=weight)
+        phi.index_add_(0, label, produced, alpha=weight)
+        negative_received.add_(received, alpha=weight)
 
     def _check_inputs(self, cls_score: torch.Tensor, label: torch.Tensor,
                       weight: Optional[torch.Tensor]) -> None:

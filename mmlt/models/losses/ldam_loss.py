@@ -1,5 +1,5 @@
 import math
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 from mmpretrain.registry import MODELS
@@ -120,29 +120,10 @@ class LDAMLoss(ClassCountLoss):
                 'custom_hooks, or call set_epoch(epoch).')
         return self.epoch >= self.drw_start_epoch
 
-    def forward(self,
-                cls_score: torch.Tensor,
-                label: torch.Tensor,
-                weight: Optional[torch.Tensor] = None,
-                avg_factor: Optional[float] = None,
-                reduction_override: Optional[str] = None,
-                **kwargs) -> torch.Tensor:
-        """LDAM loss, re-weighted from ``drw_start_epoch`` on.
-
-        Args:
-            cls_score (torch.Tensor): Logits of shape (N, C).
-            label (torch.Tensor): Class indices of shape (N, ).
-            weight (torch.Tensor, optional): Sample-wise loss weight (N, ).
-                Defaults to None.
-            avg_factor (float, optional): Number of samples the ``'mean'``
-                averages over. Defaults to None (the batch size).
-            reduction_override (str, optional): Overrides ``reduction``.
-                Defaults to None.
-
-        Returns:
-            torch.Tensor: The loss.
-        """
-        self._check_inputs(cls_score, label, weight)
+    def _training_logits(
+            self, cls_score: torch.Tensor, label: torch.Tensor
+    ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """:math:`s (z - m_y e_y)`, and the DRW weights once active."""
         class_weight = None
         if self.drw_active:
             class_weight = self._on_device(self.drw_weights, cls_score)
@@ -153,8 +134,7 @@ class LDAMLoss(ClassCountLoss):
         logits = cls_score * self.scale
         logits.scatter_add_(1, index,
                             margins.to(logits.dtype).mul_(-self.scale))
-        return self._cross_entropy(logits, label, weight, avg_factor,
-                                   reduction_override, class_weight)
+        return logits, class_weight
 
     def extra_repr(self) -> str:
         return (f'max_margin={self.max_margin}, scale={self.scale}, '

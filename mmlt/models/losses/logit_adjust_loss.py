@@ -1,5 +1,5 @@
 import math
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 from mmpretrain.registry import MODELS
@@ -61,32 +61,12 @@ class LogitAdjustLoss(ClassCountLoss):
         log_prior = torch.log(class_counts / class_counts.sum())
         self.logit_adjustment = (self.tau * log_prior).float()
 
-    def forward(self,
-                cls_score: torch.Tensor,
-                label: torch.Tensor,
-                weight: Optional[torch.Tensor] = None,
-                avg_factor: Optional[float] = None,
-                reduction_override: Optional[str] = None,
-                **kwargs) -> torch.Tensor:
-        """Logit-adjusted cross-entropy.
-
-        Args:
-            cls_score (torch.Tensor): Logits of shape (N, C).
-            label (torch.Tensor): Class indices (N, ) or soft labels (N, C).
-            weight (torch.Tensor, optional): Sample-wise loss weight (N, ).
-                Defaults to None.
-            avg_factor (float, optional): Divisor of the summed loss for
-                ``'mean'``. Defaults to None (the number of samples).
-            reduction_override (str, optional): Overrides ``reduction``.
-                Defaults to None.
-
-        Returns:
-            torch.Tensor: The loss.
-        """
-        self._check_inputs(cls_score, label, weight)
+    def _training_logits(
+            self, cls_score: torch.Tensor, label: torch.Tensor
+    ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """:math:`z + \\tau \\log \\pi`; no class weights."""
         adjustment = self._on_device(self.logit_adjustment, cls_score)
-        return self._cross_entropy(cls_score + adjustment, label, weight,
-                                   avg_factor, reduction_override)
+        return cls_score + adjustment, None
 
     def extra_repr(self) -> str:
         return f'tau={self.tau}, num_classes={self.num_classes}'

@@ -1,9 +1,13 @@
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
 from mmpretrain.models.losses.utils import weight_reduce_loss
 from mmpretrain.registry import MODELS
+
+from .utils import (check_cls_score, check_labels, check_num_classes,
+                    check_reduction, check_sample_weight, reduce_with_gradient,
+                    resolve_reduction)
 
 
 @MODELS.register_module()
@@ -62,9 +66,7 @@ class LORTLoss(nn.Module):
                 f'LORTLoss: eps must be a number in [0, 1), got {eps!r}. '
                 'It is the label smoothing strength (0 is cross-entropy; '
                 'the paper uses 0.98 on CIFAR-100-LT).')
-        if reduction not in ('none', 'mean', 'sum'):
-            raise ValueError("LORTLoss: reduction must be 'none', 'mean' or "
-                             f"'sum', got {reduction!r}.")
+        check_reduction(reduction, 'LORTLoss')
         self.eps = float(eps)
         self.reduction = reduction
         self.loss_weight = loss_weight
@@ -93,73 +95,55 @@ class LORTLoss(nn.Module):
         Returns:
             torch.Tensor: The loss, float32 for half-precision logits.
         """
-        soft = self._check_inputs(cls_score, label, weight)
-        if reduction_override not in (None, 'none', 'mean', 'sum'):
-            raise ValueError(
-                "LORTLoss: reduction_override must be None, 'none', 'mean' "
-                f"or 'sum', got {reduction_override!r}.")
-        reduction = reduction_override or self.reduction
+        reduction = resolve_reduction(self.reduction, reduction_override,
+                                      'LORTLoss')
+        num_samples = check_cls_score(cls_score, 'LORTLoss')[0]
+        check_sample_weight(weight, num_samples, 'LORTLoss')
+        soft = check_labels(label, cls_score, 'LORTLoss', soft_labels=True)
 
         logits = cls_score
         if logits.dtype in (torch.float16, torch.bfloat16):
             logits = logits.float()
-        if soft:
-            target_logit = (label.to(logits.dtype) * logits).sum(dim=1)
-        else:
-            target_logit = logits.gather(1, label[:, None]).squeeze(1)
+        if not soft:
+            loss, grad = self._hard_label_loss(logits.detach(), label)
+            return reduce_with_gradient(cls_score, loss, grad, weight,
+                                        reduction, avg_factor,
+                                        self.loss_weight)
         loss = (
-            torch.logsumexp(logits, dim=1) - (1 - self.eps) * target_logit -
+            torch.logsumexp(logits, dim=1) -
+            (1 - self.eps) * (label.to(logits.dtype) * logits).sum(dim=1) -
             self.eps * logits.mean(dim=1))
-
         if weight is not None:
             weight = weight.float()
         return self.loss_weight * weight_reduce_loss(
             loss, weight=weight, reduction=reduction, avg_factor=avg_factor)
 
-    @staticmethod
-    def _check_inputs(cls_score: torch.Tensor, label: torch.Tensor,
-                      weight: Optional[torch.Tensor]) -> bool:
-        """Raise a ValueError naming the bad input; return whether ``label``
-        holds soft labels."""
-        if cls_score.dim() != 2:
-            raise ValueError('LORTLoss expects cls_score of shape (N, K), got '
-                             f'{tuple(cls_score.shape)}.')
-        num_samples, num_classes = cls_score.shape
-        if weight is not None and tuple(weight.shape) != (num_samples, ):
-            raise ValueError(f'LORTLoss: weight must have shape '
-                             f'({num_samples},), got {tuple(weight.shape)}.')
-        if label.dim() == 2 and label.is_floating_point():
-            if label.shape != cls_score.shape:
-                raise ValueError(
-                    'LORTLoss: soft labels must have the shape of cls_score '
-                    f'{tuple(cls_score.shape)}, got {tuple(label.shape)}.')
-            row_sums = label.sum(dim=1)
-            bad = (label < 0).any(dim=1) | ((row_sums - 1).abs() > 1e-3)
-            if bad.any():
-                index = int(bad.nonzero()[0])
-                raise ValueError(
-                    'LORTLoss: soft label rows must be non-negative and sum '
-                    f'to 1, but row {index} sums to '
-                    f'{row_sums[index].item():.6g} with minimum '
-                    f'{label[index].min().item():.6g}.')
-            return True
-        if (label.dim() != 1 or label.is_floating_point()
-                or label.dtype == torch.bool):
-            raise ValueError(
-                'LORTLoss expects integer class indices of shape '
-                f'({num_samples},) or soft labels of shape (N, K), got '
-                f'labels of shape {tuple(label.shape)} and dtype '
-                f'{label.dtype}.')
-        if label.numel() != num_samples:
-            raise ValueError(f'LORTLoss: got {label.numel()} labels for '
-                             f'{num_samples} rows of cls_score.')
-        out_of_range = (label < 0) | (label >= num_classes)
-        if out_of_range.any():
-            index = int(out_of_range.nonzero()[0])
-            raise ValueError(
-                f'LORTLoss: label {int(label[index])} (sample {index}) is '
-                f'outside the class range [0, {num_classes}).')
-        return False
+    def _hard_label_loss(
+            self, logits: torch.Tensor,
+            label: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        r"""Per-sample loss for class indices and its gradient
+        :math:`\mathrm{softmax}(z) - t` with respect to the logits, from one
+        log-softmax: :math:`\ell = -(1 - \epsilon) \log p_y -
+        \frac{\epsilon}{K} \sum_j \log p_j`.
+
+        Args:
+            logits (torch.Tensor): Detached logits (N, K), float32 or
+                float64.
+            label (torch.Tensor): Checked class indices (N, ).
+
+        Returns:
+            tuple[torch.Tensor, torch.Tensor]: The losses (N, ) and their
+            gradient (N, K).
+        """
+        index = label.long().unsqueeze(1)
+        smooth = self.eps / logits.size(1)
+        log_probs = torch.log_softmax(logits, dim=1)
+        target = log_probs.gather(1, index)
+        loss = log_probs.sum(dim=1).mul_(-smooth).sub_(
+            target.squeeze(1), alpha=1 - self.eps)
+        grad = log_probs.exp_().sub_(smooth)
+        grad.scatter_(1, index, target.exp_().sub_(1 - self.eps + smooth))
+        return loss, grad
 
     def extra_repr(self) -> str:
         return f'eps={self.eps}, reduction={self.reduction!r}'
@@ -179,7 +163,7 @@ def lort_target_ratio(eps: float, num_classes: int) -> float:
     """
     if not 0 < eps < 1:
         raise ValueError(f'eps must be in (0, 1), got {eps!r}.')
-    _check_num_classes(num_classes)
+    check_num_classes(num_classes)
     return 1 + num_classes * (1 - eps) / eps
 
 
@@ -199,11 +183,6 @@ def lort_eps_from_ratio(ratio: float, num_classes: int) -> float:
     """
     if not ratio > 1:
         raise ValueError(f'The target ratio must be > 1, got {ratio!r}.')
-    _check_num_classes(num_classes)
+    check_num_classes(num_classes)
     return num_classes / (num_classes + ratio - 1)
 
-
-def _check_num_classes(num_classes: int) -> None:
-    if not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(
-            f'num_classes must be an integer >= 2, got {num_classes!r}.')
