@@ -114,8 +114,7 @@ class ClassCountLoss(nn.Module):
             torch.Tensor: The loss.
         """
         name = type(self).__name__
-        reduction = resolve_reduction(self.reduction, reduction_override,
-                                      name)
+        reduction = resolve_reduction(self.reduction, reduction_override, name)
         if self.class_counts is None:
             raise RuntimeError(
                 f'{name} has no class counts: pass class_counts=[...] or add '

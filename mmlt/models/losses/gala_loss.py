@@ -2,6 +2,7 @@ from typing import List, Optional, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmengine.dist import get_world_size
 from mmpretrain.registry import MODELS
 
@@ -10,6 +11,9 @@ from .utils import (check_cls_score, check_labels, check_num_classes,
                     resolve_reduction)
 
 GALA_VARIANTS = ('paper', 'released_code')
+# float64 per-sample increments of theta and phi (N, ), of
+# negative_received (C, )
+Increments = Tuple[torch.Tensor, torch.Tensor]
 
 
 @MODELS.register_module()
@@ -40,7 +44,11 @@ class GALALoss(nn.Module):
     cross-entropy, so they do not depend on the batch size, the loss
     reduction, ``weight``, ``loss_weight``, AMP loss scaling or the number of
     GPUs. They start at 0 and are kept in float64; the loss itself is computed
-    in float32 (also under autocast). A third statistic,
+    in float32 (also under autocast), and the per-sample magnitudes come from
+    its float32 softmax (relative error about 1e-7) and are summed in
+    float64. One softmax serves the loss, its gradient (computed in the
+    forward pass, so second derivatives are not available) and the
+    statistics. A third statistic,
     :math:`\psi_j = \sum_{i: y_i \ne j} \tilde p_{ij}` (negative gradient
     *received* by class :math:`j`), is not used by the loss; it feeds the
     positive/negative gradient ratio :math:`\theta_j / \psi_j` that
@@ -252,8 +260,7 @@ class GALALoss(nn.Module):
 
     def _adjusted_cross_entropy(
         self, logits: torch.Tensor, label: torch.Tensor
-    ) -> Tuple[torch.Tensor, torch.Tensor, Optional[Tuple[torch.Tensor,
-                                                         torch.Tensor]]]:
+    ) -> Tuple[torch.Tensor, torch.Tensor, Optional[Increments]]:
         r"""Per-sample cross-entropy on the adjusted logits, its gradient
         with respect to the logits and, in training mode, the per-sample
         statistics increments.
@@ -263,8 +270,10 @@ class GALALoss(nn.Module):
         \epsilon) - \lambda_1 \log(\theta_k + \epsilon)` at the target
         :math:`k`: :meth:`logit_adjustment` plus the per-row constant
         :math:`\lambda_2 \log(\phi_k + \epsilon)`, which changes neither the
-        softmax nor the loss. The gradient :math:`\tilde p_i - e_{y_i}` comes
-        from the log-softmax the loss needs anyway; its target entry
+        softmax nor the loss. The loss is :math:`-\log \tilde p_{ik}` (from
+        the logits where :math:`\tilde p_{ik} < 10^{-30}`, so it stays exact
+        when the probability underflows), and the gradient :math:`\tilde p_i
+        - e_{y_i}` is built in place from the same softmax; its target entry
         :math:`\tilde p_{ik} - 1 = -\sum_{j \ne k} \tilde p_{ij}` is summed
         from the off-target probabilities (no cancellation).
 
@@ -296,9 +305,15 @@ class GALALoss(nn.Module):
             adjusted.scatter_add_(
                 1, index,
                 target_shift.index_select(0, label).unsqueeze(1))
-        log_probs = torch.log_softmax(adjusted, dim=1)
-        loss = log_probs.gather(1, index).squeeze(1).neg_()
-        grad = log_probs.exp_().scatter_(1, index, 0.0)  # off-target p~_ij
+        probs = torch.softmax(adjusted, dim=1)
+        target_probs = probs.gather(1, index).squeeze(1)
+        loss = target_probs.log().neg_()
+        underflow = target_probs < 1e-30
+        if underflow.any():  # -log p~_ik from the logits where p~_ik is tiny
+            rows = underflow.nonzero().squeeze(1)
+            loss[rows] = F.cross_entropy(
+                adjusted[rows], label[rows], reduction='none')
+        grad = probs.scatter_(1, index, 0.0)  # off-target p~_ij
         if not self.training:
             grad.scatter_(1, index, grad.sum(dim=1, keepdim=True).neg_())
             return loss, grad, None

@@ -35,10 +35,13 @@ class LORTLoss(nn.Module):
         \ell(z, q) = \mathrm{LSE}(z) - (1 - \epsilon) \sum_j q_j z_j
         - \epsilon\, \bar{z}, \qquad \bar{z} = \frac{1}{K}\sum_j z_j,
 
-    where :math:`\sum_j q_j z_j = z_y` for a hard label (a gather). For hard
-    labels this is ``F.cross_entropy(z, y, label_smoothing=eps)``. The loss
-    is evaluated in at least float32, so fp16 / bf16 logits (AMP) neither
-    overflow nor lose the small :math:`\epsilon / K` terms.
+    where :math:`\sum_j q_j z_j = z_y` for a hard label. For hard labels
+    this is ``F.cross_entropy(z, y, label_smoothing=eps)``; it is computed
+    from one log-softmax, which also gives the gradient
+    :math:`\mathrm{softmax}(z) - t` in the forward pass (so hard labels have
+    no second derivatives). The loss is evaluated in at least float32, so
+    fp16 / bf16 logits (AMP) neither overflow nor lose the small
+    :math:`\epsilon / K` terms.
 
     The paper uses :math:`\epsilon = 0.98` on CIFAR-100-LT. The ratio of the
     true-class target to any other class's target,
@@ -142,7 +145,7 @@ class LORTLoss(nn.Module):
         loss = log_probs.sum(dim=1).mul_(-smooth).sub_(
             target.squeeze(1), alpha=1 - self.eps)
         grad = log_probs.exp_().sub_(smooth)
-        grad.scatter_(1, index, target.exp_().sub_(1 - self.eps + smooth))
+        grad.scatter_add_(1, index, target.fill_(self.eps - 1))
         return loss, grad
 
     def extra_repr(self) -> str:
@@ -185,4 +188,3 @@ def lort_eps_from_ratio(ratio: float, num_classes: int) -> float:
         raise ValueError(f'The target ratio must be > 1, got {ratio!r}.')
     check_num_classes(num_classes)
     return num_classes / (num_classes + ratio - 1)
-

@@ -9,7 +9,6 @@ from typing import Optional, Tuple
 import torch
 from mmpretrain.models.losses.utils import weight_reduce_loss
 from torch.autograd import Function
-from torch.autograd.function import once_differentiable
 
 REDUCTIONS = ('none', 'mean', 'sum')
 
@@ -158,8 +157,11 @@ class _LossWithGradient(Function):
         return loss.sum() * scale if reduce else loss * scale
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_output: torch.Tensor):
+        if torch.is_grad_enabled():
+            raise RuntimeError(
+                'This loss computes its gradient in the forward pass and has '
+                'no second derivatives (backward with create_graph=True).')
         grad, = ctx.saved_tensors
         scale = grad_output * ctx.scale
         if not ctx.reduce:
@@ -180,8 +182,8 @@ def reduce_with_gradient(cls_score: torch.Tensor, loss: torch.Tensor,
     \mathrm{softmax}(z_i) - t_i`) computes ``loss`` and ``grad`` without
     autograd and attaches them to ``cls_score`` here. The backward pass is
     then one multiplication of ``grad`` by the incoming gradient, instead of
-    autograd's replay of every forward operation. Double backward is not
-    supported.
+    autograd's replay of every forward operation. There are no second
+    derivatives: a backward pass with ``create_graph=True`` raises.
 
     Args:
         cls_score (torch.Tensor): The (N, C) logits the gradient flows to.
@@ -204,7 +206,9 @@ def reduce_with_gradient(cls_score: torch.Tensor, loss: torch.Tensor,
     if weight is not None:
         loss = _LossWithGradient.apply(cls_score, loss, grad, 1.0, False)
         return loss_weight * weight_reduce_loss(
-            loss, weight=weight.float(), reduction=reduction,
+            loss,
+            weight=weight.float(),
+            reduction=reduction,
             avg_factor=avg_factor)
     if reduction == 'mean':
         divisor = loss.numel() if avg_factor is None else avg_factor
@@ -213,5 +217,5 @@ def reduce_with_gradient(cls_score: torch.Tensor, loss: torch.Tensor,
         raise ValueError('avg_factor can not be used with reduction="sum"')
     else:
         scale = loss_weight
-    return _LossWithGradient.apply(cls_score, loss, grad, scale,
-                                   reduction != 'none')
+    reduce = reduction != 'none'
+    return _LossWithGradient.apply(cls_score, loss, grad, scale, reduce)

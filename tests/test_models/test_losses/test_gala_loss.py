@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from mmlt.models.losses import GALALoss
 from mmlt.models.losses import gala_loss as gala_module
@@ -94,6 +95,143 @@ def test_loss_and_gradient_match_float64_reference(variant):
     assert value.item() == pytest.approx(expected.item(), rel=1e-6)
     torch.testing.assert_close(
         z.grad.double(), z_ref.grad, rtol=1e-5, atol=1e-7)
+
+
+def reference_per_sample(z, labels, theta, phi, lambda1, lambda2, variant):
+    """Per-sample float64 losses of a float64 tensor ``z`` (may require
+    grad), from the formula one sample and one class at a time."""
+    losses = []
+    for i, k in enumerate(labels):
+        row = []
+        for j in range(len(theta)):
+            if variant == 'released_code':
+                shift = lambda1 * math.log(theta[j] + EPS)
+            elif j == k:
+                shift = 0.0
+            else:
+                shift = (
+                    lambda1 * math.log(theta[j] + EPS) -
+                    lambda2 * math.log(phi[k] + EPS))
+            row.append(z[i, j] + shift)
+        row = torch.stack(row)
+        losses.append(torch.logsumexp(row, dim=0) - row[k])
+    return torch.stack(losses)
+
+
+@pytest.mark.parametrize('variant', ['paper', 'released_code'])
+def test_reductions_weights_and_upstream_gradients(variant):
+    """Values and gradients of every reduction (the gradient is built in the
+    forward pass) against autograd through the float64 formula."""
+    torch.manual_seed(8)
+    theta, phi = [30.0, 4.0, 0.0, 1.5], [25.0, 6.0, 0.0, 2.5]
+    logits = torch.randn(6, 4) * 2
+    labels = torch.tensor([0, 1, 2, 3, 1, 0])
+    weight = torch.rand(6)
+    upstream = torch.randn(6)
+    cases = [
+        dict(reduction_override='none'),
+        dict(reduction_override='sum'),
+        dict(avg_factor=4.0),
+        dict(weight=weight),
+        dict(weight=weight, avg_factor=5.0),
+        dict(weight=weight, reduction_override='none'),
+    ]
+    for kwargs in cases:
+        loss = GALALoss(4, 1.2, 0.9, variant=variant, loss_weight=1.5).eval()
+        set_stats(loss, theta, phi)
+        z = logits.clone().requires_grad_(True)
+        value = loss(z, labels, **kwargs)
+        z_ref = logits.double().requires_grad_(True)
+        expected = reference_per_sample(z_ref, labels.tolist(), theta, phi,
+                                        1.2, 0.9, variant)
+        if 'weight' in kwargs:
+            expected = expected * weight.double()
+        if kwargs.get('reduction_override') == 'sum':
+            expected = expected.sum()
+        elif kwargs.get('reduction_override') != 'none':
+            expected = expected.sum() / kwargs.get('avg_factor', 6)
+        expected = 1.5 * expected
+        torch.testing.assert_close(
+            value.double(), expected.detach(), rtol=1e-6, atol=1e-7)
+        if value.dim():
+            value.backward(upstream)
+            expected.backward(upstream.double())
+        else:
+            value.backward()
+            expected.backward()
+        torch.testing.assert_close(
+            z.grad.double(), z_ref.grad, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize('variant', ['paper', 'released_code'])
+def test_equals_cross_entropy_on_the_documented_adjustment(variant):
+    """The loss (computed with the adjustment moved to the target column)
+    equals cross-entropy on ``z + logit_adjustment(label)``."""
+    torch.manual_seed(9)
+    loss = GALALoss(6, 1.2, 0.9, variant=variant).eval()
+    set_stats(loss, [50.0, 9.0, 3.0, 0.5, 0.0, 2.0],
+              [40.0, 12.0, 1.0, 0.7, 0.0, 3.0])
+    logits = torch.randn(10, 6) * 3
+    labels = torch.randint(0, 6, (10, ))
+    expected = F.cross_entropy(
+        logits.double() + loss.logit_adjustment(labels), labels)
+    assert loss(logits, labels).item() == pytest.approx(
+        expected.item(), rel=1e-6)
+
+
+def test_underflowing_target_probability():
+    """A target probability below float32's range: the loss, its gradient
+    and the statistics stay exact."""
+    logits = torch.tensor([[0.0, 130.0, 0.0, -5.0], [1.0, 0.0, 0.5, 0.0],
+                           [-60.0, 60.0, 0.0, 0.0]])
+    labels = torch.tensor([0, 1, 2])
+    loss = GALALoss(4).train()
+    z = logits.clone().requires_grad_(True)
+    value = loss(z, labels)
+    value.backward()
+    zero = [0.0] * 4
+    z_ref = logits.double().requires_grad_(True)
+    expected = reference_loss(z_ref, labels.tolist(), zero, zero, 1.0, 1.0)
+    expected.backward()
+    assert expected.item() > 40  # sample 0 alone: about 130 / 3
+    assert value.item() == pytest.approx(expected.item(), rel=1e-6)
+    torch.testing.assert_close(
+        z.grad.double(), z_ref.grad, rtol=1e-5, atol=1e-7)
+    stats = reference_step(logits.tolist(), labels.tolist(),
+                           (zero, zero, zero), 1.0, 1.0)
+    for buffer, reference in zip(
+        (loss.theta, loss.phi, loss.negative_received), stats):
+        torch.testing.assert_close(
+            buffer,
+            torch.tensor(reference, dtype=torch.float64),
+            rtol=1e-6,
+            atol=1e-9)
+
+
+def test_received_sums_to_produced_in_float64():
+    """Sum over classes of the negative gradient received equals the sum of
+    the negative gradient produced (phi), to float64 rounding: both sum the
+    same float32 probabilities in float64."""
+    torch.manual_seed(10)
+    loss = GALALoss(50, 1.2, 0.9).train()
+    for _ in range(5):
+        loss(torch.randn(32, 50) * 4, torch.randint(0, 50, (32, )))
+    assert loss.negative_received.sum().item() == pytest.approx(
+        loss.phi.sum().item(), rel=1e-13)
+    assert torch.equal(loss.theta, loss.phi)
+
+
+def test_no_second_derivatives():
+    z = torch.randn(4, 3, requires_grad=True)
+    value = GALALoss(3)(z, torch.tensor([0, 1, 2, 0]))
+    with pytest.raises(RuntimeError, match='second derivatives'):
+        torch.autograd.grad(value, z, create_graph=True)
+
+
+def test_sample_weight_shape():
+    with pytest.raises(ValueError, match=r'weight must have shape \(2,\)'):
+        GALALoss(3)(
+            torch.randn(2, 3), torch.tensor([0, 1]), weight=torch.ones(2, 1))
 
 
 def test_phi_term_changes_paper_loss():
@@ -273,7 +411,7 @@ def test_soft_labels_are_refused():
 @pytest.mark.parametrize('bad', [-1, 3])
 def test_out_of_range_labels(bad):
     with pytest.raises(
-            ValueError, match=rf'label {bad} \(sample 1\) is outside .*\[0, 3\)'):
+            ValueError, match=rf'label {bad} \(sample 1\) .*\[0, 3\)'):
         GALALoss(3)(torch.randn(2, 3), torch.tensor([0, bad]))
 
 
