@@ -313,6 +313,7 @@ class GALALoss(nn.Module):
             rows = underflow.nonzero().squeeze(1)
             loss[rows] = F.cross_entropy(
                 adjusted[rows], label[rows], reduction='none')
+        del adjusted  # before the float64 copy below: lower peak memory
         grad = probs.scatter_(1, index, 0.0)  # off-target p~_ij
         if not self.training:
             grad.scatter_(1, index, grad.sum(dim=1, keepdim=True).neg_())
