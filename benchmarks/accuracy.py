@@ -513,6 +513,7 @@ def run_trainings(job: dict, cfg: Config) -> Tuple[Dict[str, dict], dict]:
         classes=list(metas['test'].get('classes') or []),
         num_val=len(loaders['val'].dataset),
         num_test=len(loaders['test'].dataset),
+        epochs=cfg.train_cfg.max_epochs,
         lort_eps=job['lort_eps'])
     return trainings, info
 
@@ -648,6 +649,7 @@ def shot_groups(counts: Sequence[int]) -> str:
 def format_markdown(report: dict) -> str:
     """All tables, with what they are and how they were made."""
     settings = report['settings']
+    epochs = report['jobs'][0]['epochs']
     lines = []
     for block in report['summary']:
         factor = block['imbalance_factor']
@@ -669,9 +671,13 @@ def format_markdown(report: dict) -> str:
         f'split of {report["jobs"][0]["num_val"]} images by the '
         f'{SELECTION_RULE}. Tau grid {format_grid(settings["taus"])}; GALA '
         f'(lambda1, lambda2) grid {settings["gala_lambdas"]}; LORT eps grid '
-        f'{report["jobs"][0]["lort_eps"]}; '
-        f'{settings["epochs"] or "config"} epochs, LORT stage 2 '
-        f'{settings["stage2_epochs"]} epochs.')
+        f'{report["jobs"][0]["lort_eps"]}. Fixed: {epochs} epochs; '
+        'LogitAdjust loss tau 1; LDAM-DRW max margin '
+        f'{LDAM["max_margin"]}, s {LDAM["scale"]:g}, DRW from epoch '
+        f'{int(LDAM["drw_fraction"] * epochs)} (0-based), beta '
+        f'{LDAM["drw_beta"]}; LORT stage 2 {settings["stage2_epochs"]} '
+        f'epochs, SGD lr {LORT_STAGE2["lr"]:g}, momentum '
+        f'{LORT_STAGE2["momentum"]}, no weight decay, cosine.')
     return '\n'.join(lines)
 
 
