@@ -122,6 +122,7 @@ MODES = dict(
         lort_eps=('paper', ),
         name='accuracy_quick'),
 )
+SWEPT = dict(gala='(lambda1, lambda2)', lort='eps')  # chosen on val
 TRAININGS = ('ce', 'logit_adjust', 'balanced_softmax', 'ldam_drw', 'gala',
              'lort')
 # (row label, training, post-hoc re-balancing method chosen on val or None)
@@ -425,8 +426,10 @@ def run_training(name: str, job: dict, cfg: Config, loaders: dict,
     choices += list(tau_choices.values())
 
     # every choice is made: now, and only now, the test split
-    model = chosen['model'] or load_model(
-        chosen['config'], chosen['checkpoint'], f'{tag}-{name}-test')
+    model = chosen['model']
+    if model is None:
+        model = load_model(chosen['config'], chosen['checkpoint'],
+                           f'{tag}-{name}-test')
     test = split_logits(model, loaders['test'], 'test')
     figures = dict(plain=test_figures(test, counts, None, 0.0))
     for method, choice in tau_choices.items():
@@ -445,9 +448,6 @@ def run_training(name: str, job: dict, cfg: Config, loaders: dict,
         ],
         train_seconds=sum(c['train_seconds'] for c in candidates),
         test=figures)
-
-
-SWEPT = dict(gala='(lambda1, lambda2)', lort='eps')
 
 
 def value_name(value) -> str:
