@@ -178,11 +178,21 @@ def build_runner(cfg: Config) -> Runner:
 def destroy_process_group_on_exit() -> Iterator[None]:
     """Destroy the default process group, if one was initialised, when the
     block exits (also on an error), so that a tool leaves no process group
-    behind."""
+    behind.
+
+    On a normal exit all ranks first meet at a barrier: a rank that tore
+    down its ``gloo`` connections while another was still in its last
+    collective could abort that rank at exit. After an error there is no
+    barrier (the other ranks may never reach it).
+    """
+    finished = False
     try:
         yield
+        finished = True
     finally:
         if torch_dist.is_available() and torch_dist.is_initialized():
+            if finished:
+                torch_dist.barrier()
             torch_dist.destroy_process_group()
 
 

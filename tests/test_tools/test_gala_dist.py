@@ -8,7 +8,6 @@ import importlib.util
 import json
 import os
 import os.path as osp
-import socket
 import subprocess
 import sys
 
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.runner.checkpoint import _load_checkpoint
+from torch.distributed.elastic.utils.distributed import get_free_port
 
 import mmlt  # noqa: F401  (checkpoint loading policy)
 
@@ -26,19 +26,13 @@ STATS = ('theta', 'phi', 'negative_received')
 TIMEOUT = 180
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 def run(args):
     env = dict(
         os.environ,
         OMP_NUM_THREADS='1',
         MKL_NUM_THREADS='1',
         PYTHON=sys.executable,
-        PORT=str(free_port()),
+        PORT=str(get_free_port()),
         PYTHONPATH=os.pathsep.join(
             [DATA_DIR, os.environ.get('PYTHONPATH', '')]))
     env.pop('MMLT_TRUST_CHECKPOINTS', None)
@@ -110,9 +104,9 @@ def test_dist_train_statistics_match_single_process(single_run, tmp_path):
         torch.testing.assert_close(
             ranks[0][name], single[name], rtol=1e-5, atol=0)
     # summed over classes, the negative gradient received equals the one
-    # produced (phi)
+    # produced (phi): the same float32 probabilities, summed in another order
     assert ranks[0]['negative_received'].sum().item() == pytest.approx(
-        ranks[0]['phi'].sum().item(), rel=1e-12)
+        ranks[0]['phi'].sum().item(), rel=1e-6)
 
 
 def test_resume_auto_is_bit_identical(single_run, tmp_path):
@@ -160,7 +154,7 @@ def test_stored_column_mass_matches_transductive(single_run,
     stored_ckpt = tmp_path / 'stored.pth'
     run([
         sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-        f'--master_port={free_port()}',
+        f'--master_port={get_free_port()}',
         'tools/analysis/estimate_column_mass.py', CONFIG,
         str(checkpoint), '--split', 'test', '--out',
         str(stored_ckpt), '--work-dir',

@@ -5,7 +5,6 @@ import json
 import os
 import os.path as osp
 import shutil
-import socket
 import subprocess
 import sys
 
@@ -16,6 +15,7 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner.checkpoint import _load_checkpoint
+from torch.distributed.elastic.utils.distributed import get_free_port
 
 import mmlt  # noqa: F401  (checkpoint loading policy)
 
@@ -40,12 +40,6 @@ def write_tiny_dataset(root):
                 image = rng.integers(0, 96, (32, 32)).astype(np.uint8)
                 image[:, 10 * label:10 * label + 10] += 120
                 cv2.imwrite(osp.join(folder, f'{index}.png'), image)
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def run(args, data_root, **env):
@@ -136,7 +130,7 @@ def test_dist_train_and_test_match_single_process(tmp_path, data_root):
     work_dir = tmp_path / 'dist'
     run(shell_tool('dist_train.sh', 2, '--work-dir', work_dir),
         data_root,
-        PORT=str(free_port()))
+        PORT=str(get_free_port()))
     checkpoint_path = work_dir / 'epoch_2.pth'
     # 19 images split over 2 ranks (10 each after padding), batch 4.
     assert load(checkpoint_path)['meta']['iter'] == 2 * 3
@@ -146,7 +140,7 @@ def test_dist_train_and_test_match_single_process(tmp_path, data_root):
                    tmp_path / 'dist_test', '--out', dist_metrics, '--out-item',
                    'metrics'),
         data_root,
-        PORT=str(free_port()))
+        PORT=str(get_free_port()))
     single_metrics = tmp_path / 'single_metrics.json'
     run(
         python_tool('test.py', checkpoint_path, '--work-dir',

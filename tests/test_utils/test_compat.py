@@ -2,7 +2,6 @@ import functools
 import http.server
 import math
 import os
-import socket
 import threading
 
 import numpy as np
@@ -17,6 +16,7 @@ from mmengine.model import BaseModel
 from mmengine.optim.scheduler.param_scheduler import OneCycleParamScheduler
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
+from torch.distributed.elastic.utils.distributed import get_free_port
 from torch.utils.data import Dataset
 
 from mmlt.utils import compat
@@ -282,12 +282,6 @@ def test_http_scheme_uses_the_same_policy(tmp_path, monkeypatch):
         server.server_close()
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 def _all_reduce_worker(rank, world_size, port, results):
     os.environ.update(
         RANK=str(rank),
@@ -311,7 +305,7 @@ def test_init_dist_pytorch_on_cpu_with_gloo():
     results = mp.Manager().dict()
     mp.spawn(
         _all_reduce_worker,
-        args=(world_size, free_port(), results),
+        args=(world_size, get_free_port(), results),
         nprocs=world_size,
         join=True)
     assert dict(results) == {0: 3.0, 1: 3.0}

@@ -188,3 +188,15 @@ def test_process_group_destroyed_on_exit(tmp_path):
     assert not torch_dist.is_initialized()
     with destroy_process_group_on_exit():  # nothing to destroy
         pass
+
+
+def test_process_group_destroyed_after_normal_exit(tmp_path):
+    """A normal exit passes the barrier (one rank here) and destroys the
+    group."""
+    with destroy_process_group_on_exit():
+        torch_dist.init_process_group(
+            'gloo',
+            init_method=f'file://{tmp_path / "store"}',
+            rank=0,
+            world_size=1)
+    assert not torch_dist.is_initialized()

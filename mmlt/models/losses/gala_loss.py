@@ -11,7 +11,7 @@ from .utils import (check_cls_score, check_labels, check_num_classes,
                     resolve_reduction)
 
 GALA_VARIANTS = ('paper', 'released_code')
-# float64 per-sample increments of theta and phi (N, ), of
+# float32 per-sample increments of theta and phi (N, ), of
 # negative_received (C, )
 Increments = Tuple[torch.Tensor, torch.Tensor]
 
@@ -43,10 +43,10 @@ class GALALoss(nn.Module):
     The sums are per-sample gradient magnitudes of the unweighted
     cross-entropy, so they do not depend on the batch size, the loss
     reduction, ``weight``, ``loss_weight``, AMP loss scaling or the number of
-    GPUs. They start at 0 and are kept in float64; the loss itself is computed
-    in float32 (also under autocast), and the per-sample magnitudes come from
-    its float32 softmax (relative error about 1e-7) and are summed in
-    float64. One softmax serves the loss, its gradient (computed in the
+    GPUs. They start at 0 and are accumulated in float64; the loss itself is
+    computed in float32 (also under autocast), and each sample's magnitude
+    is a float32 sum over classes of its probabilities (relative error about
+    1e-7). One log-softmax serves the loss, its gradient (computed in the
     forward pass, so second derivatives are not available) and the
     statistics. A third statistic,
     :math:`\psi_j = \sum_{i: y_i \ne j} \tilde p_{ij}` (negative gradient
@@ -262,28 +262,27 @@ class GALALoss(nn.Module):
         self, logits: torch.Tensor, label: torch.Tensor
     ) -> Tuple[torch.Tensor, torch.Tensor, Optional[Increments]]:
         r"""Per-sample cross-entropy on the adjusted logits, its gradient
-        with respect to the logits and, in training mode, the per-sample
-        statistics increments.
+        with respect to the logits and, in training mode, the statistics
+        increments.
 
         The paper form is computed as :math:`z_j + \lambda_1 \log(\theta_j
         + \epsilon)` for all :math:`j`, plus :math:`\lambda_2 \log(\phi_k +
         \epsilon) - \lambda_1 \log(\theta_k + \epsilon)` at the target
         :math:`k`: :meth:`logit_adjustment` plus the per-row constant
         :math:`\lambda_2 \log(\phi_k + \epsilon)`, which changes neither the
-        softmax nor the loss. The loss is :math:`-\log \tilde p_{ik}` (from
-        the logits where :math:`\tilde p_{ik} < 10^{-30}`, so it stays exact
-        when the probability underflows), and the gradient :math:`\tilde p_i
-        - e_{y_i}` is built in place from the same softmax; its target entry
-        :math:`\tilde p_{ik} - 1 = -\sum_{j \ne k} \tilde p_{ij}` is summed
-        from the off-target probabilities (no cancellation).
+        softmax nor the loss. One log-softmax gives the loss :math:`-\log
+        \tilde p_{ik}` (exact also where :math:`\tilde p_{ik}` underflows)
+        and, exponentiated in place, the gradient :math:`\tilde p_i -
+        e_{y_i}`; its target entry :math:`\tilde p_{ik} - 1 = -\sum_{j \ne
+        k} \tilde p_{ij}` is summed from the off-target probabilities (no
+        cancellation).
 
-        The off-target probabilities are float32 (relative error about
-        1e-7, from the float32 softmax); their sums are taken in float64:
-        over classes, the increments of :math:`\theta_k` and :math:`\phi_k`
-        of each sample; over samples, those of ``negative_received``. So
-        both sum exactly the same numbers (:math:`\sum_j \psi_j =
-        \sum_k \phi_k` to float64 rounding), and splitting a batch over
-        ranks changes the statistics only by float64 rounding.
+        The increments are float32 sums of the off-target probabilities:
+        over classes, the increment of :math:`\theta_k` and :math:`\phi_k`
+        of each sample (a per-sample sum, so splitting a batch over ranks
+        does not change it), and over samples, the increment of
+        ``negative_received`` (which a split over ranks changes by float32
+        rounding; it is only logged).
 
         All inputs are float32, so autocast changes none of the operations.
 
@@ -293,35 +292,31 @@ class GALALoss(nn.Module):
 
         Returns:
             tuple: The losses (N, ) and their gradient (N, C), float32; in
-            training mode also the float64 increments ``(produced,
+            training mode also the float32 increments ``(produced,
             received)`` of shapes (N, ) and (C, ), else None.
         """
         index = label.unsqueeze(1)
-        positive = torch.log(self.theta.add(self.eps)).mul_(self.lambda1)
-        adjusted = logits.add(positive.float())
         if self.variant == 'paper':
-            negative = torch.log(self.phi.add(self.eps)).mul_(self.lambda2)
-            target_shift = negative.sub_(positive).float()
-            adjusted.scatter_add_(
-                1, index,
-                target_shift.index_select(0, label).unsqueeze(1))
-        probs = torch.softmax(adjusted, dim=1)
-        target_probs = probs.gather(1, index).squeeze(1)
-        loss = target_probs.log().neg_()
-        underflow = target_probs < 1e-30
-        if underflow.any():  # -log p~_ik from the logits where p~_ik is tiny
-            rows = underflow.nonzero().squeeze(1)
-            loss[rows] = F.cross_entropy(
-                adjusted[rows], label[rows], reduction='none')
-        del adjusted  # before the float64 copy below: lower peak memory
-        grad = probs.scatter_(1, index, 0.0)  # off-target p~_ij
-        if not self.training:
-            grad.scatter_(1, index, grad.sum(dim=1, keepdim=True).neg_())
+            # float32 log(theta + eps) and log(phi + eps), shape (2, C)
+            logs = torch.stack((self.theta, self.phi)).add_(
+                self.eps).log_().float()
+            adjusted = torch.add(logits, logs[0], alpha=self.lambda1)
+            at_target = logs.index_select(1, label)
+            target_shift = at_target[1].mul_(self.lambda2).sub_(
+                at_target[0], alpha=self.lambda1)
+            adjusted.scatter_add_(1, index, target_shift.unsqueeze(1))
+        else:
+            log_theta = self.theta.add(self.eps).log_().float()
+            adjusted = torch.add(logits, log_theta, alpha=self.lambda1)
+        log_probs = torch.log_softmax(adjusted, dim=1)
+        del adjusted  # lower peak memory
+        loss = log_probs.gather(1, index).squeeze(1).neg_()
+        grad = log_probs.exp_().scatter_(1, index, 0.0)  # off-target p~_ij
+        produced = grad.sum(dim=1)  # sum_{j != k} p~_ij = 1 - p~_ik
+        received = grad.sum(dim=0) if self.training else None
+        grad.scatter_(1, index, produced.neg().unsqueeze(1))
+        if received is None:
             return loss, grad, None
-        off_target = grad.double()
-        produced = off_target.sum(dim=1)  # sum_{j != k} p~_ij = 1 - p~_ik
-        received = off_target.sum(dim=0)
-        grad.scatter_(1, index, produced.neg().float().unsqueeze(1))
         return loss, grad, (produced, received)
 
     @torch.no_grad()
@@ -332,18 +327,26 @@ class GALALoss(nn.Module):
 
         Args:
             label (torch.Tensor): Class indices (N, ).
-            produced (torch.Tensor): Per-sample float64 increments of
+            produced (torch.Tensor): Per-sample float32 increments of
                 ``theta`` and ``phi`` (N, ).
-            received (torch.Tensor): Float64 increments of
+            received (torch.Tensor): Float32 increments of
                 ``negative_received`` (C, ).
         """
+        produced = produced.to(self.theta.dtype)
         if self.sync_by_hook:
             by_class = self.theta.new_zeros(self.num_classes).index_add_(
                 0, label, produced)
-            self._pending.append(torch.stack([by_class, by_class, received]))
+            self._pending.append(
+                torch.stack([by_class, by_class,
+                             received.to(by_class.dtype)]))
             return
         # what commit() does, without building the (3, C) increments
         theta, phi, negative_received = self._decayed_statistics()
+        if self.momentum is None:
+            theta.index_add_(0, label, produced)
+            phi.index_add_(0, label, produced)
+            negative_received.add_(received)
+            return
         weight = self._increment_weight
         theta.index_add_(0, label, produced, alpha=weight)
         phi.index_add_(0, label, produced, alpha=weight)

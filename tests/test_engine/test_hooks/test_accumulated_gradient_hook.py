@@ -1,5 +1,4 @@
 import os
-import socket
 from types import SimpleNamespace
 
 import pytest
@@ -8,6 +7,7 @@ import torch.distributed as torch_dist
 import torch.multiprocessing as mp
 import torch.nn as nn
 from mmengine.logging import MessageHub
+from torch.distributed.elastic.utils.distributed import get_free_port
 
 from mmlt.engine.hooks import AccumulatedGradientHook
 from mmlt.models.losses import GALALoss
@@ -109,12 +109,6 @@ def test_class_counts_fallback_and_errors():
         AccumulatedGradientHook(interval=0)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def _worker(rank, world_size, port, out_dir):
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
     torch.set_num_threads(1)
@@ -145,7 +139,10 @@ def _worker(rank, world_size, port, out_dir):
 
 def test_statistics_are_summed_over_ranks(tmp_path):
     mp.spawn(
-        _worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+        _worker,
+        args=(2, get_free_port(), str(tmp_path)),
+        nprocs=2,
+        join=True)
     ranks = [torch.load(tmp_path / f'rank{r}.pth') for r in range(2)]
     for key in ('theta', 'phi', 'received'):
         assert torch.equal(ranks[0][key], ranks[1][key])
@@ -161,5 +158,8 @@ def test_statistics_are_summed_over_ranks(tmp_path):
         ranks[0]['theta'], single.theta, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(
         ranks[0]['phi'], single.phi, rtol=1e-12, atol=1e-12)
+    # theta and phi add per-sample sums, so splitting the batch over ranks
+    # changes them only by float64 rounding; negative_received adds a float32
+    # sum over the samples of each rank
     torch.testing.assert_close(
-        ranks[0]['received'], single.negative_received, rtol=1e-12, atol=1e-12)
+        ranks[0]['received'], single.negative_received, rtol=1e-6, atol=0)

@@ -168,16 +168,16 @@ def test_underflowing_target_probability():
             atol=1e-9)
 
 
-def test_received_sums_to_produced_in_float64():
+def test_received_sums_to_produced():
     """Sum over classes of the negative gradient received equals the sum of
-    the negative gradient produced (phi), to float64 rounding: both sum the
-    same float32 probabilities in float64."""
+    the negative gradient produced (phi): both sum the same float32
+    probabilities, in a different order (float32 rounding)."""
     torch.manual_seed(10)
     loss = GALALoss(50, 1.2, 0.9).train()
     for _ in range(5):
         loss(torch.randn(32, 50) * 4, torch.randint(0, 50, (32, )))
     assert loss.negative_received.sum().item() == pytest.approx(
-        loss.phi.sum().item(), rel=1e-13)
+        loss.phi.sum().item(), rel=1e-6)
     assert torch.equal(loss.theta, loss.phi)
 
 
@@ -322,6 +322,29 @@ def test_momentum():
     loss.commit(increments)
     assert loss.theta.tolist() == [3.25, 3.5, 3.75]
     assert loss.phi.tolist() == [0.25, 0.5, 0.75]
+
+
+def test_momentum_without_hook_matches_commit():
+    """A stand-alone forward with momentum blends its increments exactly as
+    commit() of the same increments does."""
+    torch.manual_seed(7)
+    alone = GALALoss(4, 1.2, 0.9, momentum=0.9).train()
+    by_hook = GALALoss(4, 1.2, 0.9, momentum=0.9).train()
+    by_hook.sync_by_hook = True
+    for _ in range(3):
+        logits, labels = torch.randn(6, 4) * 2, torch.randint(0, 4, (6, ))
+        before = alone.theta.clone()
+        alone(logits, labels)
+        by_hook(logits, labels)
+        increments = by_hook.pop_pending()
+        by_hook.commit(increments)
+        torch.testing.assert_close(
+            alone.theta, 0.9 * before + 0.1 * increments[0], rtol=1e-12,
+            atol=1e-12)
+        for name in ('theta', 'phi', 'negative_received'):
+            torch.testing.assert_close(
+                getattr(alone, name), getattr(by_hook, name), rtol=1e-12,
+                atol=1e-12)
 
 
 def test_state_dict_carries_statistics():
