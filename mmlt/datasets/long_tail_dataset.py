@@ -4,6 +4,7 @@ from typing import List, Optional, Sequence, Union
 import numpy as np
 from mmengine.dataset import BaseDataset, force_full_init
 
+from mmpretrain.datasets import MNIST
 from mmpretrain.registry import DATASETS
 from .long_tail_profile import long_tail_class_counts, long_tail_subset_indices
 
@@ -65,6 +66,14 @@ class LongTailDataset:
         if not isinstance(dataset, BaseDataset):
             raise TypeError('dataset must be a BaseDataset or its config, '
                             f'got {type(dataset)}.')
+        if (isinstance(dataset, MNIST) and dataset.split == 'test'
+                and not dataset.test_mode):
+            # MMPretrain's MNIST / FashionMNIST pick their files by test_mode
+            raise ValueError(
+                f"{type(dataset).__name__}(split='test', test_mode=False) "
+                'loads the training images: MMPretrain\'s MNIST and '
+                'FashionMNIST choose their files by test_mode, not split. Set '
+                'test_mode=True for the test split.')
         if not subsample and n_max is None:
             raise ValueError(
                 'subsample=False (evaluation split) needs an explicit n_max: '

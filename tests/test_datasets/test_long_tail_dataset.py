@@ -204,6 +204,17 @@ def test_balanced_eval_split_reports_train_counts(fmnist):
         LongTailDataset(test_set, imbalance_factor=10, subsample=False)
 
 
+def test_fashion_mnist_test_split_without_test_mode_is_refused(fmnist):
+    """split='test' alone would silently load the training images."""
+    wrong = dict(type='FashionMNIST', data_root=str(fmnist[0]), split='test')
+    assert len(DATASETS.build(wrong)) == len(fmnist[1])  # MMPretrain's trap
+    with pytest.raises(
+            ValueError,
+            match=r"FashionMNIST\(split='test', test_mode=False\) loads the "
+            'training images'):
+        LongTailDataset(wrong, imbalance_factor=10, n_max=30, subsample=False)
+
+
 @pytest.mark.parametrize('kwargs,match', [
     (dict(imbalance_factor=0.5), r'imbalance_factor .* >= 1, got 0.5'),
     (dict(imbalance_factor=100), 'tail class would keep 0 images: n_max=30'),
