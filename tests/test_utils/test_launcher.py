@@ -175,14 +175,18 @@ def test_build_runner_honours_runner_type(monkeypatch):
     assert built == [cfg]
 
 
+def init_single_process_group(tmp_path):
+    torch_dist.init_process_group(
+        'gloo',
+        init_method=f'file://{tmp_path / "store"}',
+        rank=0,
+        world_size=1)
+
+
 def test_process_group_destroyed_on_exit(tmp_path):
     with pytest.raises(RuntimeError, match='inside'):
         with destroy_process_group_on_exit():
-            torch_dist.init_process_group(
-                'gloo',
-                init_method=f'file://{tmp_path / "store"}',
-                rank=0,
-                world_size=1)
+            init_single_process_group(tmp_path)
             assert torch_dist.is_initialized()
             raise RuntimeError('inside')
     assert not torch_dist.is_initialized()
@@ -194,9 +198,5 @@ def test_process_group_destroyed_after_normal_exit(tmp_path):
     """A normal exit passes the barrier (one rank here) and destroys the
     group."""
     with destroy_process_group_on_exit():
-        torch_dist.init_process_group(
-            'gloo',
-            init_method=f'file://{tmp_path / "store"}',
-            rank=0,
-            world_size=1)
+        init_single_process_group(tmp_path)
     assert not torch_dist.is_initialized()
