@@ -2,7 +2,6 @@ from typing import List, Optional, Tuple
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmengine.dist import get_world_size
 from mmpretrain.registry import MODELS
 
@@ -297,7 +296,7 @@ class GALALoss(nn.Module):
         """
         index = label.unsqueeze(1)
         if self.variant == 'paper':
-            # float32 log(theta + eps) and log(phi + eps), shape (2, C)
+            # log(theta + eps) and log(phi + eps), (2, C), cast to float32
             logs = torch.stack((self.theta, self.phi)).add_(
                 self.eps).log_().float()
             adjusted = torch.add(logits, logs[0], alpha=self.lambda1)
