@@ -312,11 +312,9 @@ class GALALoss(nn.Module):
         loss = log_probs.gather(1, index).squeeze(1).neg_()
         grad = log_probs.exp_().scatter_(1, index, 0.0)  # off-target p~_ij
         produced = grad.sum(dim=1)  # sum_{j != k} p~_ij = 1 - p~_ik
-        received = grad.sum(dim=0) if self.training else None
+        increments = (produced, grad.sum(dim=0)) if self.training else None
         grad.scatter_(1, index, produced.neg().unsqueeze(1))
-        if received is None:
-            return loss, grad, None
-        return loss, grad, (produced, received)
+        return loss, grad, increments
 
     @torch.no_grad()
     def _add_increments(self, label: torch.Tensor, produced: torch.Tensor,
@@ -341,11 +339,6 @@ class GALALoss(nn.Module):
             return
         # what commit() does, without building the (3, C) increments
         theta, phi, negative_received = self._decayed_statistics()
-        if self.momentum is None:
-            theta.index_add_(0, label, produced)
-            phi.index_add_(0, label, produced)
-            negative_received.add_(received)
-            return
         weight = self._increment_weight
         theta.index_add_(0, label, produced, alpha=weight)
         phi.index_add_(0, label, produced, alpha=weight)
