@@ -12,6 +12,8 @@ import numpy as np
 import torch
 
 SHOT_GROUPS = ('many', 'medium', 'few')
+MANY_SHOT_THR = 100  # OLTR's thresholds, the defaults everywhere
+LOW_SHOT_THR = 20
 
 CountsT = TypeVar('CountsT', np.ndarray, torch.Tensor)
 
@@ -30,8 +32,8 @@ def check_shot_thresholds(many_shot_thr: int, low_shot_thr: int) -> None:
 
 
 def shot_group_masks(counts: CountsT,
-                     many_shot_thr: int = 100,
-                     low_shot_thr: int = 20) -> Dict[str, CountsT]:
+                     many_shot_thr: int = MANY_SHOT_THR,
+                     low_shot_thr: int = LOW_SHOT_THR) -> Dict[str, CountsT]:
     """Boolean class masks of the many / medium / few-shot groups.
 
     Args:

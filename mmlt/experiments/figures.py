@@ -1,0 +1,84 @@
+r"""Figures of one split, plain or re-balanced post hoc: the one path by
+which experiments compute validation tables and test figures.
+
+The plain probabilities are :math:`\mathrm{softmax}(z)` in float64; a
+re-balancing ``method`` of :class:`RebalancedLinearClsHead` with exponent
+``tau`` is applied by :func:`rebalanced_probs` (``'prediction'``
+transductively, with the column masses of the split itself, as in GALA's
+paper). The figures are those of :class:`LongTailAccuracy` plus the
+per-class accuracies.
+"""
+from typing import Dict, List, Optional, Sequence
+
+import torch
+
+from mmlt.evaluation import LongTailAccuracy
+from mmlt.evaluation.shot_groups import LOW_SHOT_THR, MANY_SHOT_THR
+from mmlt.models.heads.rebalanced_linear_head import (column_mass,
+                                                      rebalanced_probs)
+from .split_record import SplitRecord
+
+METRIC_KEYS = ('top1', 'mean_class_acc', 'many', 'medium', 'few', 'ece')
+
+
+def split_figures(record: SplitRecord,
+                  method: Optional[str] = None,
+                  tau: float = 0.0,
+                  weight: Optional[torch.Tensor] = None,
+                  bias: Optional[torch.Tensor] = None,
+                  many_shot_thr: int = MANY_SHOT_THR,
+                  low_shot_thr: int = LOW_SHOT_THR) -> Dict:
+    """:data:`METRIC_KEYS` and ``class_acc`` of one split's predictions.
+
+    Args:
+        record (SplitRecord): The split.
+        method (str, optional): Post-hoc re-balancing (``'prediction'``,
+            ``'logit_adjust'``, ``'tau_norm'``); None for the plain
+            predictions. Defaults to None.
+        tau (float): Exponent of ``method``. Defaults to 0.
+        weight (torch.Tensor, optional): Classifier weight for
+            ``'tau_norm'``.
+        bias (torch.Tensor, optional): Classifier bias for ``'tau_norm'``.
+        many_shot_thr (int): Many-shot threshold of the groups.
+        low_shot_thr (int): Few-shot threshold of the groups.
+
+    Returns:
+        dict: ``top1``, ``mean_class_acc``, ``many``, ``medium``, ``few``
+        (percent), ``ece`` (in [0, 1]) and ``class_acc`` (list of C
+        percentages).
+    """
+    logits = record.logits.to(torch.float64)
+    probs = torch.softmax(logits, dim=1)
+    if method is not None:
+        probs = rebalanced_probs(
+            logits,
+            method,
+            tau,
+            mass=column_mass(probs) if method == 'prediction' else None,
+            train_class_counts=record.train_class_counts,
+            weight=weight,
+            bias=bias)
+    confidences, predicted = probs.max(dim=1)
+    labels = record.labels.numpy()
+    figures = LongTailAccuracy.calculate(
+        pred_labels=predicted.numpy(),
+        gt_labels=labels,
+        num_classes=record.num_classes,
+        confidences=confidences.numpy(),
+        train_class_counts=record.train_class_counts,
+        many_shot_thr=many_shot_thr,
+        low_shot_thr=low_shot_thr)
+    figures['class_acc'] = LongTailAccuracy.class_accuracy(
+        predicted.numpy(), labels, record.num_classes).tolist()
+    return figures
+
+
+def tau_table(record: SplitRecord, method: str, taus: Sequence[float],
+              **kwargs) -> List[Dict]:
+    """:func:`split_figures` of ``method`` for each tau (in the given
+    order), each row with its ``tau``; ``kwargs`` go to
+    :func:`split_figures`."""
+    return [
+        dict(tau=float(tau), **split_figures(record, method, tau, **kwargs))
+        for tau in taus
+    ]

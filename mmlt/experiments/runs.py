@@ -1,0 +1,154 @@
+"""Configs, trainings and split collection of an experiment, through
+:func:`mmlt.utils.build_runner` (so ``runner_type`` and
+``trust_checkpoints`` of a config are honoured)."""
+import copy
+import os.path as osp
+from typing import Dict, Optional
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.runner import Runner
+from torch.utils.data import DataLoader, Subset
+
+from mmlt.evaluation.rebalancing import collect_logits
+from mmlt.utils import apply_checkpoint_trust, build_runner
+from .split_record import SplitRecord
+
+
+def load_config(config: str,
+                work_dir: str,
+                seed: int = 0,
+                cfg_options: Optional[dict] = None,
+                max_epochs: Optional[int] = None) -> Config:
+    """``config`` for a run in ``work_dir`` with training seed ``seed``.
+
+    Args:
+        config (str): Path of an MMEngine config.
+        work_dir (str): Directory of checkpoints, logs and the dumped config.
+        seed (int): ``randomness.seed`` (initialisation, shuffling,
+            augmentation; a long-tailed subset has its own seed in the
+            dataset config). Defaults to 0.
+        cfg_options (dict, optional): Overrides, as ``--cfg-options``.
+        max_epochs (int, optional): A new length of the schedule (see
+            :func:`max_epochs_options`). Defaults to None.
+
+    Returns:
+        Config: The config.
+    """
+    cfg = Config.fromfile(config)
+    cfg.work_dir = work_dir
+    cfg.randomness = dict(seed=seed, deterministic=False)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if max_epochs is not None:
+        cfg.merge_from_dict(max_epochs_options(cfg, max_epochs))
+    return cfg
+
+
+def max_epochs_options(cfg: Config, max_epochs: int) -> Dict:
+    """``--cfg-options`` that change an epoch-based schedule to
+    ``max_epochs`` epochs: ``train_cfg.max_epochs``, and every validation
+    interval, checkpoint interval and parameter scheduler ``end`` that was
+    the old last epoch.
+
+    Args:
+        cfg (Config): The config.
+        max_epochs (int): The new number of epochs, >= 1.
+
+    Returns:
+        dict: Keys in ``merge_from_dict`` format and their new values.
+    """
+    if max_epochs < 1:
+        raise ValueError(f'max_epochs must be positive, got {max_epochs}.')
+    old = cfg.train_cfg.max_epochs
+    options = {'train_cfg.max_epochs': max_epochs}
+    if cfg.train_cfg.get('val_interval') == old:
+        options['train_cfg.val_interval'] = max_epochs
+    if cfg.default_hooks.get('checkpoint', {}).get('interval') == old:
+        options['default_hooks.checkpoint.interval'] = max_epochs
+    schedulers = cfg.param_scheduler
+    if isinstance(schedulers, list):
+        for i, scheduler in enumerate(schedulers):
+            if scheduler.get('end') == old:
+                options[f'param_scheduler.{i}.end'] = max_epochs
+    elif schedulers.get('end') == old:
+        options['param_scheduler.end'] = max_epochs
+    return options
+
+
+def train(cfg: Config, experiment_name: str) -> str:
+    """Train ``cfg`` without validation (the validation split is for the
+    choices made after training); return the last checkpoint's path."""
+    cfg = copy.deepcopy(cfg)
+    cfg.experiment_name = experiment_name
+    cfg.val_dataloader = cfg.val_evaluator = cfg.val_cfg = None
+    apply_checkpoint_trust(cfg)
+    build_runner(cfg).train()
+    checkpoint = osp.join(cfg.work_dir,
+                          f'epoch_{cfg.train_cfg.max_epochs}.pth')
+    if not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'Training did not write {checkpoint}.')
+    return checkpoint
+
+
+def load_runner(cfg: Config, checkpoint: str, experiment_name: str) -> Runner:
+    """The runner of ``cfg`` with the model weights of ``checkpoint``."""
+    cfg = copy.deepcopy(cfg)
+    cfg.experiment_name = experiment_name
+    cfg.load_from = checkpoint
+    apply_checkpoint_trust(cfg)
+    runner = build_runner(cfg)
+    runner.load_or_resume()
+    return runner
+
+
+def build_split_loader(cfg: Config,
+                       split: str,
+                       max_samples: Optional[int] = None,
+                       seed: int = 0) -> DataLoader:
+    """The ``{split}_dataloader`` of ``cfg``; with ``max_samples``, over a
+    random subset of that many samples drawn with ``seed`` (sorted, so in
+    dataset order)."""
+    loader = Runner.build_dataloader(cfg[f'{split}_dataloader'], seed=seed)
+    dataset = loader.dataset
+    if max_samples is None or max_samples >= len(dataset):
+        return loader
+    rng = np.random.default_rng(seed)
+    indices = np.sort(rng.choice(len(dataset), max_samples, False))
+    return DataLoader(
+        Subset(dataset, indices.tolist()),
+        batch_size=loader.batch_size,
+        collate_fn=loader.collate_fn,
+        num_workers=0)
+
+
+def collect_split(model: torch.nn.Module, loader: DataLoader,
+                  split: str) -> Optional[SplitRecord]:
+    """The :class:`SplitRecord` of ``model`` over ``loader``, gathered from
+    all ranks in dataset order (see :func:`collect_logits`).
+
+    Args:
+        model (torch.nn.Module): A classifier whose head keeps the logits.
+        loader (DataLoader): The split (e.g. of :func:`build_split_loader`).
+        split (str): Its name, e.g. ``'val'``.
+
+    Returns:
+        SplitRecord | None: The record on rank 0, None on the other ranks.
+    """
+    dataset = loader.dataset
+    metainfo = (dataset.dataset.metainfo
+                if isinstance(dataset, Subset) else dataset.metainfo)
+    counts = metainfo.get('train_class_counts')
+    if counts is None:
+        raise ValueError(
+            f'The {split} dataset has no `train_class_counts` in its '
+            'metainfo (needed for the many/medium/few groups and the prior '
+            'of logit adjustment); wrap it in an mmlt long-tailed dataset '
+            '(LongTailDataset with subsample=False, CIFAR100LT, ...).')
+    collected = collect_logits(model, loader)
+    if collected is None:
+        return None
+    logits, labels = collected
+    return SplitRecord(split, logits, labels, tuple(counts),
+                       metainfo.get('classes'))

@@ -1,0 +1,81 @@
+"""The choose-on-validation rule: the grid sorted, the first maximum wins.
+
+Every choice of an experiment (a re-balancing tau, LORT's eps, GALA's
+lambdas, ...) takes the grid value whose validation figure is highest; on a
+tie the smallest grid value wins, whatever order the grid was given in.
+"""
+import math
+from typing import Any, Dict, List, Sequence
+
+DEFAULT_TAUS = tuple(round(0.1 * i, 1) for i in range(21))  # 0, 0.1, .., 2
+SELECTION_METRIC = 'mean_class_acc'
+SELECTION_RULE = ('highest mean per-class accuracy on the validation split '
+                  '(the smallest grid value on ties)')
+
+
+def sorted_grid(values: Sequence, name: str) -> List:
+    """The grid in increasing order; an empty grid or a repeated value is
+    refused.
+
+    Args:
+        values (Sequence): Grid values (numbers, or tuples of numbers).
+        name (str): What the grid is of, for the error message.
+
+    Returns:
+        list: The sorted values.
+    """
+    values = list(values)
+    if not values:
+        raise ValueError(f'The {name} grid is empty.')
+    grid = sorted(values)
+    repeated = [a for a, b in zip(grid, grid[1:]) if a == b]
+    if repeated:
+        raise ValueError(f'The {name} grid {values} repeats {repeated[0]}.')
+    return grid
+
+
+def check_tau_grid(taus: Sequence[float], name: str = 'tau') -> List[float]:
+    """The sorted tau grid, refused unless every tau is a finite number
+    >= 0.
+
+    Args:
+        taus (Sequence[float]): Exponents of a post-hoc re-balancing.
+        name (str): What the grid is called, for the error message.
+
+    Returns:
+        list[float]: The sorted taus.
+    """
+    bad = [
+        t for t in taus if not isinstance(t, (int, float))
+        or isinstance(t, bool) or not math.isfinite(t) or t < 0
+    ]
+    if bad:
+        raise ValueError(f'Every value of the {name} grid must be a finite '
+                         f'number >= 0; got {bad[0]!r} in {list(taus)}.')
+    return [float(t) for t in sorted_grid(taus, name)]
+
+
+def choose_on_val(rows: Sequence[Dict[str, Any]],
+                  key: str,
+                  metric: str = SELECTION_METRIC) -> Dict[str, Any]:
+    """The row of the highest validation ``metric``; on a tie the one with
+    the smallest ``row[key]``.
+
+    Args:
+        rows (Sequence[dict]): One row per grid value, each with ``key``
+            (the grid value) and ``metric`` (its validation figure).
+        key (str): The grid value's key, e.g. ``'tau'``.
+        metric (str): The figure to maximise. Defaults to
+            ``'mean_class_acc'``.
+
+    Returns:
+        dict: The chosen row (the object given, not a copy).
+    """
+    ordered = sorted(rows, key=lambda row: row[key])
+    sorted_grid([row[key] for row in ordered], key)
+    scores = [row[metric] for row in ordered]
+    bad = [row[key] for row, s in zip(ordered, scores) if not math.isfinite(s)]
+    if bad:
+        raise ValueError(f'The validation {metric} of {key}={bad[0]!r} is '
+                         f'not finite; cannot choose {key} on it.')
+    return ordered[scores.index(max(scores))]
