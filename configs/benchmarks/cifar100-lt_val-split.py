@@ -36,13 +36,13 @@ train_dataloader = dict(
     num_workers=4,
     dataset=dict(
         **long_tail,
+        pipeline=train_pipeline,
         dataset=dict(
             type=dataset_type,
             data_root=data_root,
             split='train',
             indices=45000,
-            download=False,
-            pipeline=train_pipeline)),
+            download=False)),
     sampler=dict(type='DefaultSampler', shuffle=True))
 val_dataloader = dict(
     batch_size=256,
@@ -50,13 +50,13 @@ val_dataloader = dict(
     dataset=dict(
         **long_tail,
         subsample=False,
+        pipeline=test_pipeline,
         dataset=dict(
             type=dataset_type,
             data_root=data_root,
             split='train',
             indices=-5000,
-            download=False,
-            pipeline=test_pipeline)),
+            download=False)),
     sampler=dict(type='DefaultSampler', shuffle=False))
 test_dataloader = dict(
     batch_size=256,
@@ -64,13 +64,13 @@ test_dataloader = dict(
     dataset=dict(
         **long_tail,
         subsample=False,
+        pipeline=test_pipeline,
         dataset=dict(
             type=dataset_type,
             data_root=data_root,
             split='test',
             test_mode=True,
-            download=False,
-            pipeline=test_pipeline)),
+            download=False)),
     sampler=dict(type='DefaultSampler', shuffle=False))
 
 val_evaluator = dict(type='LongTailAccuracy', topk=(1, 5))

@@ -64,19 +64,34 @@ class INaturalist2018(LongTailSplitFileDataset):
             return super()._parse_ann_file(ann_file)
         self._check_exists(ann_file)
         num_classes = self.num_classes
-        coco = load(ann_file)
         try:
-            category_ids = sorted(cat['id'] for cat in coco['categories'])
-            if category_ids != list(range(num_classes)):
+            coco = load(ann_file, file_format='json')
+        except ValueError as error:  # json.JSONDecodeError, UnicodeError
+            raise ValueError(
+                f'{ann_file} is not a valid JSON file: {error}.') from None
+        try:
+            category_ids = [cat['id'] for cat in coco['categories']]
+            bad_ids = [i for i in category_ids if not _is_int(i)]
+            if bad_ids:
+                raise ValueError(
+                    f'{ann_file}: category ids must be integers, got '
+                    f'{bad_ids[0]!r}.')
+            if sorted(category_ids) != list(range(num_classes)):
+                category_ids = sorted(category_ids)
                 raise ValueError(
                     f'{ann_file}: category ids must be exactly 0..'
                     f'{num_classes - 1}, got {len(category_ids)} ids '
                     f'{category_ids[:3]}...{category_ids[-3:]}.')
             names = {cat['id']: cat['name'] for cat in coco['categories']}
-            file_names = {
-                img['id']: img['file_name']
-                for img in coco['images']
-            }
+            file_names = {}
+            for k, img in enumerate(coco['images']):
+                if img['id'] in file_names:
+                    raise ValueError(
+                        f'{ann_file}: images[{k}] repeats image id '
+                        f'{img["id"]!r} (file_name {img["file_name"]!r}).')
+                self._check_inside_root(img['file_name'],
+                                        f'{ann_file}, images[{k}]')
+                file_names[img['id']] = img['file_name']
             label_of = {}
             for k, ann in enumerate(coco['annotations']):
                 image_id, label = ann['image_id'], ann['category_id']
@@ -84,6 +99,10 @@ class INaturalist2018(LongTailSplitFileDataset):
                     raise ValueError(
                         f'{ann_file}: annotations[{k}] has image_id '
                         f'{image_id}, which is unknown or already labelled.')
+                if not _is_int(label):
+                    raise ValueError(
+                        f'{ann_file}: annotations[{k}] has category_id '
+                        f'{label!r}, expected an integer.')
                 if not 0 <= label < num_classes:
                     raise ValueError(
                         f'{ann_file}: annotations[{k}] has category_id '
@@ -103,3 +122,8 @@ class INaturalist2018(LongTailSplitFileDataset):
         paths = list(file_names.values())
         labels = np.array([label_of[i] for i in file_names], dtype=np.int64)
         return paths, labels
+
+
+def _is_int(value) -> bool:
+    """Whether a JSON value is an integer (``1.0`` and ``true`` are not)."""
+    return isinstance(value, int) and not isinstance(value, bool)

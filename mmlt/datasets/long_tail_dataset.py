@@ -1,11 +1,11 @@
 import copy
-from typing import List, Optional, Sequence, Union
+from typing import Callable, List, Optional, Sequence, Union
 
 import numpy as np
-from mmengine.dataset import BaseDataset, force_full_init
+from mmengine.dataset import BaseDataset, Compose, force_full_init
 
 from mmpretrain.datasets import MNIST
-from mmpretrain.registry import DATASETS
+from mmpretrain.registry import DATASETS, TRANSFORMS
 from .long_tail_profile import long_tail_class_counts, long_tail_subset_indices
 
 
@@ -30,6 +30,12 @@ class LongTailDataset:
     explicitly, because the evaluation split's class sizes are not the
     training ones).
 
+    MMPretrain's tools read the test pipeline from the config at
+    ``test_dataloader.dataset.pipeline`` (``ImageClassificationInferencer``,
+    ``tools/analysis_tools/analyze_results.py``), so the wrapper takes a
+    ``pipeline`` too: when given it replaces the wrapped dataset's, and
+    :attr:`pipeline` is the one that applies.
+
     Args:
         dataset (BaseDataset | dict): The dataset to wrap, or its config.
             It must have ``get_gt_labels`` and ``metainfo['classes']``.
@@ -49,6 +55,9 @@ class LongTailDataset:
         lazy_init (bool): Whether to defer loading the wrapped data (and
             computing ``train_class_counts``) until :meth:`full_init`.
             Defaults to False.
+        pipeline (Sequence[dict | Callable], optional): Transforms that
+            replace the wrapped dataset's pipeline. Defaults to None (keep
+            the wrapped dataset's).
     """
 
     def __init__(self,
@@ -60,9 +69,17 @@ class LongTailDataset:
                  class_order: Optional[Sequence[int]] = None,
                  seed: int = 0,
                  subsample: bool = True,
-                 lazy_init: bool = False):
+                 lazy_init: bool = False,
+                 pipeline: Optional[Sequence[Union[dict, Callable]]] = None):
         if isinstance(dataset, dict):
+            if pipeline is not None:
+                dataset = dict(dataset, pipeline=pipeline)
             dataset = DATASETS.build(dataset)
+        elif isinstance(dataset, BaseDataset) and pipeline is not None:
+            dataset.pipeline = Compose([
+                TRANSFORMS.build(t) if isinstance(t, dict) else t
+                for t in pipeline
+            ])
         if not isinstance(dataset, BaseDataset):
             raise TypeError('dataset must be a BaseDataset or its config, '
                             f'got {type(dataset)}.')
@@ -91,6 +108,11 @@ class LongTailDataset:
         self._fully_initialized = False
         if not lazy_init:
             self.full_init()
+
+    @property
+    def pipeline(self) -> Compose:
+        """The transforms applied to each sample (the wrapped dataset's)."""
+        return self.dataset.pipeline
 
     @property
     def metainfo(self) -> dict:

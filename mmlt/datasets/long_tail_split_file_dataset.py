@@ -1,3 +1,4 @@
+import posixpath
 from typing import List, Optional, Tuple, Union
 
 import numpy as np
@@ -10,10 +11,13 @@ from mmpretrain.datasets import BaseDataset
 class LongTailSplitFileDataset(BaseDataset):
     """Base of long-tailed datasets defined by community split files.
 
-    Every non-blank line of a split file is ``relative/path label`` (the
-    path may contain spaces; the label is the last field, an integer in
-    ``[0, C)``), with the path relative to ``data_prefix`` (by default
-    ``data_root``). A malformed line or an out-of-range label raises an
+    Every non-blank line of a split file is ``relative/path label``:
+    exactly two whitespace-separated fields (so a path cannot contain
+    spaces), the label an integer in ``[0, C)``, the path relative to
+    ``data_prefix`` (by default ``data_root``) and inside it: an absolute
+    path or one that leaves it through ``..`` is refused unless
+    ``allow_paths_outside_root=True``. A UTF-8 byte-order mark is stripped.
+    A malformed line, an out-of-range label or an escaping path raises an
     error naming the file and the line number.
 
     Every split carries the training images per class in
@@ -37,6 +41,9 @@ class LongTailSplitFileDataset(BaseDataset):
             None: the number of ``classes`` in the metainfo if known, else
             ``NUM_CLASSES``.
         metainfo (dict, optional): Meta information, e.g. ``classes``.
+        allow_paths_outside_root (bool): Whether split files may list
+            absolute paths or paths that leave ``data_prefix`` through
+            ``..``. Defaults to False.
         **kwargs: Other keyword arguments of :class:`BaseDataset`.
     """
 
@@ -53,11 +60,13 @@ class LongTailSplitFileDataset(BaseDataset):
                  data_prefix: Union[str, dict] = '',
                  num_classes: Optional[int] = None,
                  metainfo: Optional[dict] = None,
+                 allow_paths_outside_root: bool = False,
                  **kwargs):
         if split not in self.SPLITS:
             raise ValueError(f'split must be one of {self.SPLITS}, got '
                              f'{split!r}.')
         self.split = split
+        self.allow_paths_outside_root = allow_paths_outside_root
         if ann_file is None:
             ann_file = self.ANN_FILE.format(split=split)
         if train_ann_file is None:
@@ -115,24 +124,51 @@ class LongTailSplitFileDataset(BaseDataset):
         """Read ``(relative paths, labels)`` from a split file."""
         self._check_exists(ann_file)
         num_classes = self.num_classes
+        try:
+            text = get_text(ann_file, encoding='utf-8-sig')
+        except UnicodeDecodeError as error:
+            raise ValueError(f'{ann_file} is not a UTF-8 text file: '
+                             f'{error}.') from None
         paths, labels = [], []
-        for line_no, line in enumerate(get_text(ann_file).splitlines(), 1):
-            if not line.strip():
+        for line_no, line in enumerate(text.splitlines(), 1):
+            fields = line.split()
+            if not fields:
                 continue
-            fields = line.strip().rsplit(maxsplit=1)
-            try:
-                path, label = fields[0], int(fields[1])
-            except (IndexError, ValueError):
+            where = f'{ann_file}, line {line_no}'
+            if len(fields) != 2:
                 raise ValueError(
-                    f'{ann_file}, line {line_no}: expected '
-                    f'"relative/path label", got {line!r}.') from None
+                    f'{where}: expected exactly two fields '
+                    f'"relative/path label" (no spaces in the path), got '
+                    f'{len(fields)} in {line!r}.')
+            path, label = fields
+            try:
+                label = int(label)
+            except ValueError:
+                raise ValueError(f'{where}: label {label!r} is not an '
+                                 f'integer in {line!r}.') from None
             if not 0 <= label < num_classes:
                 raise ValueError(
-                    f'{ann_file}, line {line_no}: label {label} is out of '
-                    f'range [0, {num_classes}) in {line!r}.')
+                    f'{where}: label {label} is out of range '
+                    f'[0, {num_classes}) in {line!r}.')
+            self._check_inside_root(path, where)
             paths.append(path)
             labels.append(label)
         return paths, np.array(labels, dtype=np.int64)
+
+    def _check_inside_root(self, path: str, where: str) -> None:
+        """Refuse an absolute path or one that leaves ``data_prefix``."""
+        if self.allow_paths_outside_root:
+            return
+        if is_abs(path) or posixpath.isabs(path):
+            problem = 'is absolute'
+        elif posixpath.normpath(path).split('/')[0] == '..':
+            problem = 'leaves the image root through ".."'
+        else:
+            return
+        raise ValueError(
+            f'{where}: path {path!r} {problem}; split-file paths must be '
+            f'relative to and inside {self.img_prefix or "data_root"}. Pass '
+            'allow_paths_outside_root=True to accept such paths.')
 
     def _count_train_labels(self, labels: np.ndarray) -> np.ndarray:
         """Images per class of the train split; every class must occur."""

@@ -1,9 +1,18 @@
 """LongTailDataset and the long-tailed profile, on MMPretrain's real
 FashionMNIST loader reading small IDX files written by the test."""
+import os.path as osp
 import struct
+import subprocess
+import sys
 
+import mmengine
+import mmpretrain
 import numpy as np
 import pytest
+import torch
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmpretrain.apis import ImageClassificationInferencer
 from mmpretrain.datasets import BaseDataset, FashionMNIST
 from mmpretrain.registry import DATASETS
 
@@ -254,3 +263,74 @@ def test_soft_labels_are_rejected():
     with pytest.raises(ValueError,
                        match='one integer label per sample, .*float64'):
         LongTailDataset(_SoftLabelDataset(ann_file=''), imbalance_factor=1)
+
+
+# ------------------------------------------- pipeline for MMPretrain tools
+DEMO_CONFIG = osp.join(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs',
+    'demo', 'ce_smallconvnet_fashion-mnist-lt.py')
+
+
+def test_wrapper_pipeline_replaces_the_wrapped_one(fmnist):
+    inner = dict(type='FashionMNIST', data_root=str(fmnist[0]),
+                 pipeline=[dict(type='PackInputs')])
+    kept = LongTailDataset(inner, imbalance_factor=2)
+    assert [type(t).__name__ for t in kept.pipeline.transforms] == [
+        'PackInputs'
+    ]
+    assert set(kept[0]) == {'inputs', 'data_samples'}
+    # analyze_results.py sets the wrapper's pipeline to [] to read raw infos.
+    built = FashionMNIST(data_root=str(fmnist[0]),
+                         pipeline=[dict(type='PackInputs')])
+    for dataset in (inner, built):
+        raw = LongTailDataset(dataset, imbalance_factor=2, pipeline=[])
+        assert raw.pipeline.transforms == []
+        assert _decode(raw[0]['img']) == _decode(kept.get_data_info(0)['img'])
+
+
+def _demo_test_config(root):
+    cfg = Config.fromfile(DEMO_CONFIG)
+    cfg.test_dataloader.dataset.dataset.data_root = str(root)
+    return cfg
+
+
+def test_stock_inferencer_reads_the_wrapper_pipeline(fmnist):
+    cfg = _demo_test_config(fmnist[0])
+    assert 'pipeline' in cfg.test_dataloader.dataset
+    inferencer = ImageClassificationInferencer(model=cfg)
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    model = inferencer.model
+    indices = [0, 17, 39]
+    batch = pseudo_collate([dataset[i] for i in indices])
+    with torch.no_grad():
+        expected = [s.pred_score for s in model.test_step(batch)]
+    images = [dataset.get_data_info(i)['img'] for i in indices]
+    results = inferencer(images)
+    for result, score in zip(results, expected):
+        assert torch.allclose(
+            torch.as_tensor(result['pred_scores']), score, atol=1e-6)
+
+
+def test_stock_analyze_results_runs_on_the_wrapped_test_split(fmnist,
+                                                              tmp_path):
+    script = osp.join(
+        osp.dirname(mmpretrain.__file__), '.mim', 'tools', 'analysis_tools',
+        'analyze_results.py')
+    assert osp.exists(script), script
+    labels = fmnist[2]
+    results = [
+        dict(sample_idx=i, gt_label=torch.tensor([int(labels[i])]),
+             pred_label=torch.tensor([int(labels[i]) if i % 2 else 0]),
+             pred_score=torch.full((NUM_CLASSES, ), 0.1))
+        for i in (3, 8, 21)
+    ]
+    mmengine.dump(results, str(tmp_path / 'results.pkl'))
+    out = subprocess.run([
+        sys.executable, script, DEMO_CONFIG,
+        str(tmp_path / 'results.pkl'), '--out-dir',
+        str(tmp_path / 'out'), '--cfg-options',
+        f'test_dataloader.dataset.dataset.data_root={fmnist[0]}'
+    ], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    saved = sorted(p.name for p in (tmp_path / 'out').rglob('*.png'))
+    assert saved == ['21.png', '3.png', '8.png']

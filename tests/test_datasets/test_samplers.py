@@ -2,6 +2,7 @@
 with fixed seeds), uniformity inside a class, rank shares, epochs."""
 import numpy as np
 import pytest
+from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 from mmpretrain.registry import DATA_SAMPLERS
@@ -27,6 +28,14 @@ class LabelledDataset:
 
     def __getitem__(self, idx):
         return int(self.labels[idx])
+
+
+class LabelledDatasetWithClasses(LabelledDataset):
+    """A dataset that also names its classes, as MMPretrain's do."""
+
+    def __init__(self, labels, num_classes):
+        super().__init__(labels)
+        self.metainfo = dict(classes=tuple(f'c{c}' for c in range(num_classes)))
 
 
 def _long_tailed_dataset(counts=COUNTS):
@@ -74,10 +83,40 @@ def test_images_uniform_within_a_class():
 def test_classes_without_images_are_never_drawn():
     # Labels 0, 2, 5: classes 1, 3, 4 are absent.
     dataset = LabelledDataset(np.array([0] * 90 + [2] * 9 + [5] * 1))
-    draws = _draws(ClassAwareSampler(dataset, seed=0), epochs=200)
+    with pytest.warns(UserWarning, match=r'3 of 6 classes have no images'):
+        draws = _draws(ClassAwareSampler(dataset, seed=0), epochs=200)
     observed = np.bincount(dataset.labels[draws], minlength=6)
     assert observed[[1, 3, 4]].tolist() == [0, 0, 0]
     assert _chi_square(observed[[0, 2, 5]], [1 / 3] * 3) < 13.816  # df 2
+
+
+@pytest.mark.parametrize('sampler_cls', [ClassAwareSampler, SquareRootSampler])
+def test_number_of_classes_comes_from_metainfo(sampler_cls):
+    # The top classes 3 and 4 have no images: bincount alone saw 3 classes.
+    dataset = LabelledDatasetWithClasses([0] * 6 + [1] * 3 + [2] * 1, 5)
+    with pytest.warns(UserWarning,
+                      match=r'2 of 5 classes have no images and are never '
+                      r'drawn \(first: \[3, 4\]\)'):
+        sampler = sampler_cls(dataset, seed=0)
+    weights = dict(ClassAwareSampler=np.array([1., 1, 1, 0, 0]),
+                   SquareRootSampler=np.sqrt([6., 3, 1, 0, 0]))
+    expected = weights[sampler_cls.__name__]
+    assert sampler.class_probs.tolist() == pytest.approx(
+        (expected / expected.sum()).tolist())
+    with pytest.raises(ValueError,
+                       match=r'label 5 at index 1, out of range for the 5 '
+                       'classes'):
+        sampler_cls(LabelledDatasetWithClasses([0, 5], 5), seed=0)
+
+
+def test_shuffle_true_is_accepted_false_refused():
+    dataset = _long_tailed_dataset()
+    assert list(ClassAwareSampler(dataset, seed=2, shuffle=True)) == list(
+        ClassAwareSampler(dataset, seed=2))
+    with pytest.raises(ValueError,
+                       match='draws at random with replacement; shuffle must '
+                       'be True .* got False'):
+        SquareRootSampler(dataset, seed=0, shuffle=False)
 
 
 @pytest.mark.parametrize('sampler_cls', [ClassAwareSampler, SquareRootSampler])
@@ -154,3 +193,16 @@ def test_runner_builds_the_sampler_with_its_seed():
     assert len(batch_labels) == len(dataset)
     expected = list(SquareRootSampler(dataset, seed=11))
     assert batch_labels.tolist() == dataset.labels[expected].tolist()
+
+
+def test_stock_sampler_config_switched_by_cfg_options():
+    # A stock config's sampler with its type overridden on the command line.
+    cfg = Config(dict(train_dataloader=dict(
+        sampler=dict(type='DefaultSampler', shuffle=True))))
+    cfg.merge_from_dict(
+        {'train_dataloader.sampler.type': 'ClassAwareSampler'})
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        loader = Runner.build_dataloader(
+            dict(batch_size=8, num_workers=0, dataset=_long_tailed_dataset(),
+                 sampler=cfg.train_dataloader.sampler), seed=4)
+    assert isinstance(loader.sampler, ClassAwareSampler)

@@ -95,11 +95,14 @@ def test_malformed_line_names_file_and_line(tmp_path):
                        ['a/0.jpg 0\n', 'a/1.jpg 1\n', 'a/2.jpg\n'])
     with pytest.raises(
             ValueError,
-            match=r"Places_LT_train.txt, line 3: expected \"relative/path "
-            r"label\", got 'a/2.jpg'"):
+            match=r"Places_LT_train.txt, line 3: expected exactly two fields "
+            r"\"relative/path label\" \(no spaces in the path\), got 1 in "
+            r"'a/2.jpg'"):
         PlacesLT(data_root=root, num_classes=2)
     root = _small_root(tmp_path, ['a/0.jpg 0\n', '\n', 'a/1.jpg one\n'])
-    with pytest.raises(ValueError, match="line 3: .* got 'a/1.jpg one'"):
+    with pytest.raises(ValueError,
+                       match="line 3: label 'one' is not an integer in "
+                       "'a/1.jpg one'"):
         PlacesLT(data_root=root, num_classes=2)
 
 
@@ -122,15 +125,59 @@ def test_class_without_train_images(tmp_path):
         PlacesLT(data_root=root, num_classes=3)
 
 
-def test_places_lt_paths_with_spaces_and_blank_lines(tmp_path):
+def test_places_lt_blank_lines_and_outer_whitespace(tmp_path):
     root = _small_root(tmp_path,
-                       ['data_256/a/air field/1.jpg 1\n', '\n', ' x.jpg 0 \n'])
+                       ['data_256/a/airfield/1.jpg 1\n', '\n', ' x.jpg 0 \r\n'])
     dataset = PlacesLT(data_root=root, num_classes=2)
     assert [dataset.get_data_info(i)['img_path'] for i in range(2)] == [
-        str(tmp_path / 'data_256/a/air field/1.jpg'),
+        str(tmp_path / 'data_256/a/airfield/1.jpg'),
         str(tmp_path / 'x.jpg')
     ]
     assert dataset.get_train_class_counts().tolist() == [1, 1]
+
+
+def test_split_file_needs_exactly_two_fields(tmp_path):
+    # Read as path 'a/7' label 1 before the parser was strict.
+    root = _small_root(tmp_path, ['a/0.jpg 0\n', 'a/7 1 1\n'])
+    with pytest.raises(
+            ValueError,
+            match=r"Places_LT_train.txt, line 2: expected exactly two fields "
+            r".* got 3 in 'a/7 1 1'"):
+        PlacesLT(data_root=root, num_classes=2)
+    root = _small_root(tmp_path, ['a/0.jpg 0\n', 'air field/1.jpg 1\n'])
+    with pytest.raises(ValueError, match='line 2: .*no spaces in the path'):
+        PlacesLT(data_root=root, num_classes=2)
+
+
+def test_split_file_byte_order_mark_is_stripped(tmp_path):
+    (tmp_path / 'Places_LT_train.txt').write_bytes(
+        '\ufeffa/0.jpg 0\nb/1.jpg 1\n'.encode('utf-8'))
+    dataset = PlacesLT(data_root=str(tmp_path), num_classes=2)
+    assert dataset.get_data_info(0)['img_path'] == str(tmp_path / 'a/0.jpg')
+    (tmp_path / 'Places_LT_train.txt').write_bytes(b'a/\xff.jpg 0\n')
+    with pytest.raises(ValueError,
+                       match='Places_LT_train.txt is not a UTF-8 text file'):
+        PlacesLT(data_root=str(tmp_path), num_classes=2)
+
+
+@pytest.mark.parametrize('path, problem', [
+    ('/etc/passwd', 'is absolute'),
+    ('../outside/1.jpg', 'leaves the image root'),
+    ('a/../../1.jpg', 'leaves the image root'),
+])
+def test_split_file_paths_stay_inside_root(tmp_path, path, problem):
+    root = _small_root(tmp_path, ['a/0.jpg 0\n', f'{path} 1\n'])
+    with pytest.raises(
+            ValueError,
+            match=rf"Places_LT_train.txt, line 2: path '{path}' {problem}.*"
+            'allow_paths_outside_root=True'):
+        PlacesLT(data_root=root, num_classes=2)
+    dataset = PlacesLT(
+        data_root=root, num_classes=2, allow_paths_outside_root=True)
+    assert dataset.get_gt_labels().tolist() == [0, 1]
+    # 'a/../b.jpg' stays inside the root.
+    root = _small_root(tmp_path, ['a/0.jpg 0\n', 'a/../b.jpg 1\n'])
+    assert len(PlacesLT(data_root=root, num_classes=2)) == 2
 
 
 def test_places_lt_defaults_to_365_classes(tmp_path):
@@ -237,3 +284,52 @@ def test_inaturalist_json_errors(tmp_path):
                        'visipedia'):
         INaturalist2018(
             data_root=str(tmp_path), split='val', ann_file='val2018.json')
+
+
+def test_inaturalist_json_duplicate_image_id(tmp_path):
+    # One of the two images was silently dropped before.
+    _write_coco(tmp_path / 'train2018.json', [('a.jpg', 0), ('b.jpg', 1)], 2,
+                image_ids=[7, 7])
+    with pytest.raises(ValueError,
+                       match=r"train2018.json: images\[1\] repeats image id 7 "
+                       r"\(file_name 'b.jpg'\)"):
+        INaturalist2018(data_root=str(tmp_path), ann_file='train2018.json',
+                        num_classes=2)
+
+
+@pytest.mark.parametrize('bad, shown', [(1.0, '1.0'), (True, 'True'),
+                                        ('1', "'1'")])
+def test_inaturalist_json_category_id_must_be_int(tmp_path, bad, shown):
+    kwargs = dict(data_root=str(tmp_path), ann_file='train2018.json',
+                  num_classes=2)
+    path = tmp_path / 'train2018.json'
+    _write_coco(path, [('a.jpg', 0), ('b.jpg', 1)], 2)
+    coco = json.loads(path.read_text())
+    coco['annotations'][1]['category_id'] = bad
+    path.write_text(json.dumps(coco))
+    with pytest.raises(ValueError,
+                       match=rf'annotations\[1\] has category_id {shown}, '
+                       'expected an integer'):
+        INaturalist2018(**kwargs)
+    coco['annotations'][1]['category_id'] = 1
+    coco['categories'][0]['id'] = bad
+    path.write_text(json.dumps(coco))
+    with pytest.raises(ValueError,
+                       match=f'category ids must be integers, got {shown}'):
+        INaturalist2018(**kwargs)
+
+
+def test_inaturalist_json_syntax_error_and_escaping_path(tmp_path):
+    path = tmp_path / 'train2018.json'
+    path.write_text('{"images": [}')
+    with pytest.raises(ValueError,
+                       match=r'train2018.json is not a valid JSON file: '
+                       r'Expecting value: line 1'):
+        INaturalist2018(data_root=str(tmp_path), ann_file='train2018.json',
+                        num_classes=2)
+    _write_coco(path, [('a.jpg', 0), ('../b.jpg', 1)], 2)
+    with pytest.raises(ValueError,
+                       match=r"train2018.json, images\[1\]: path '../b.jpg' "
+                       'leaves the image root'):
+        INaturalist2018(data_root=str(tmp_path), ann_file='train2018.json',
+                        num_classes=2)

@@ -28,13 +28,13 @@ train_dataloader = dict(
     num_workers=2,
     dataset=dict(
         **long_tail,
+        pipeline=pipeline,
         dataset=dict(
             type=dataset_type,
             data_root=data_root,
             split='train',
             indices=50000,
-            download=False,
-            pipeline=pipeline)),
+            download=False)),
     sampler=dict(type='DefaultSampler', shuffle=True))
 val_dataloader = dict(
     batch_size=256,
@@ -42,13 +42,13 @@ val_dataloader = dict(
     dataset=dict(
         **long_tail,
         subsample=False,
+        pipeline=pipeline,
         dataset=dict(
             type=dataset_type,
             data_root=data_root,
             split='train',
             indices=-10000,
-            download=False,
-            pipeline=pipeline)),
+            download=False)),
     sampler=dict(type='DefaultSampler', shuffle=False))
 test_dataloader = dict(
     batch_size=256,
@@ -56,13 +56,13 @@ test_dataloader = dict(
     dataset=dict(
         **long_tail,
         subsample=False,
+        pipeline=pipeline,
         dataset=dict(
             type=dataset_type,
             data_root=data_root,
             split='test',
             test_mode=True,
-            download=False,
-            pipeline=pipeline)),
+            download=False)),
     sampler=dict(type='DefaultSampler', shuffle=False))
 
 val_evaluator = dict(type='LongTailAccuracy', topk=(1, ))
