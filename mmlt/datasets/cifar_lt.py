@@ -6,7 +6,8 @@ from mmengine.fileio import exists, join_path
 from mmpretrain.datasets import CIFAR10, CIFAR100
 from mmpretrain.datasets.utils import check_md5
 from mmpretrain.registry import DATASETS
-from .long_tail_profile import long_tail_class_counts, long_tail_subset_indices
+from .long_tail_profile import (check_int, long_tail_class_counts,
+                                long_tail_subset_indices)
 
 
 @DATASETS.register_module()
@@ -65,14 +66,14 @@ class CIFAR10LT(CIFAR10):
                  **kwargs):
         num_classes = len(self.METAINFO['classes'])
         n_max = self.N_MAX if n_max is None else n_max
+        self.train_class_counts = long_tail_class_counts(
+            num_classes, n_max, imbalance_factor, profile, mu, class_order)
         class_size = self.SPLIT_CLASS_SIZE['train']
         if n_max > class_size:
             raise ValueError(
                 f'n_max={n_max} exceeds the {class_size} images per class of '
                 f'the {type(self).__name__} train split.')
-        self.train_class_counts = long_tail_class_counts(
-            num_classes, n_max, imbalance_factor, profile, mu, class_order)
-        self.seed = seed
+        self.seed = check_int(seed, 'seed')
         self.check_md5 = check_md5
         super().__init__(
             data_root=data_root, split=split, download=download, **kwargs)

@@ -1,12 +1,16 @@
 import copy
+import os.path as osp
 from typing import Callable, List, Optional, Sequence, Union
 
 import numpy as np
 from mmengine.dataset import BaseDataset, Compose, force_full_init
 
 from mmpretrain.datasets import MNIST
+from mmpretrain.datasets.utils import rm_suffix
 from mmpretrain.registry import DATASETS, TRANSFORMS
-from .long_tail_profile import long_tail_class_counts, long_tail_subset_indices
+from .long_tail_profile import (check_int, check_real, long_tail_class_counts,
+                                long_tail_subset_indices)
+from .mnist_files import check_mnist_files
 
 
 @DATASETS.register_module()
@@ -71,7 +75,12 @@ class LongTailDataset:
                  subsample: bool = True,
                  lazy_init: bool = False,
                  pipeline: Optional[Sequence[Union[dict, Callable]]] = None):
+        check_real(imbalance_factor, 'imbalance_factor')
+        check_int(seed, 'seed')
+        if n_max is not None:
+            check_int(n_max, 'n_max')
         if isinstance(dataset, dict):
+            _check_mnist_config(dataset)
             if pipeline is not None:
                 dataset = dict(dataset, pipeline=pipeline)
             dataset = DATASETS.build(dataset)
@@ -219,3 +228,24 @@ class LongTailDataset:
             f'Original dataset type:\t{self.dataset.__class__.__name__}')
         lines = [head] + [' ' * 4 + line for line in body]
         return '\n'.join(lines)
+
+
+def _check_mnist_config(dataset_cfg: dict) -> None:
+    """Check the IDX files of an MNIST / FashionMNIST config before MMPretrain
+    reads them (it would suggest ``download=True`` for a missing file and
+    fail in a reshape for a truncated one)."""
+    dataset_cls = dataset_cfg.get('type')
+    if isinstance(dataset_cls, str):
+        dataset_cls = DATASETS.get(dataset_cls)
+    if not (isinstance(dataset_cls, type) and issubclass(dataset_cls, MNIST)):
+        return
+    data_root = dataset_cfg.get('data_root', '')
+    data_prefix = dataset_cfg.get('data_prefix', '')
+    if not (isinstance(data_root, str) and isinstance(data_prefix, str)):
+        return  # MMPretrain reports bad root arguments itself
+    root = osp.join(data_root, data_prefix)
+    files = dataset_cls.train_list + dataset_cls.test_list
+    if dataset_cfg.get('download', True) and not all(
+            osp.isfile(osp.join(root, rm_suffix(name))) for name, _ in files):
+        return  # MMPretrain downloads the missing files
+    check_mnist_files(dataset_cls, root)

@@ -1,10 +1,32 @@
 """Long-tailed class profiles and the seeded per-class subsets that follow
 them (the LDAM-DRW CIFAR-LT protocol)."""
+import math
+from numbers import Integral, Real
 from typing import Optional, Sequence
 
 import numpy as np
 
 PROFILES = ('exp', 'step')
+
+
+def check_real(value, name: str) -> float:
+    """``value`` as a float if it is a finite real number (not a bool or a
+    string), else an error naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f'{name} must be a real number, got {value!r} of '
+                        f'type {type(value).__name__}.')
+    if not math.isfinite(value):
+        raise ValueError(f'{name} must be finite, got {value!r}.')
+    return float(value)
+
+
+def check_int(value, name: str) -> int:
+    """``value`` as an int if it is an integer (not a bool, a float or a
+    string), else an error naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f'{name} must be an integer, got {value!r} of type '
+                        f'{type(value).__name__}.')
+    return int(value)
 
 
 def long_tail_class_counts(num_classes: int,
@@ -41,12 +63,12 @@ def long_tail_class_counts(num_classes: int,
     Returns:
         np.ndarray: int64 array of shape ``(C,)``, indexed by class.
     """
-    if num_classes < 2:
+    if check_int(num_classes, 'num_classes') < 2:
         raise ValueError(
             f'num_classes must be at least 2, got {num_classes}.')
-    if int(n_max) != n_max or n_max < 1:
+    if check_int(n_max, 'n_max') < 1:
         raise ValueError(f'n_max must be a positive integer, got {n_max}.')
-    if imbalance_factor < 1:
+    if check_real(imbalance_factor, 'imbalance_factor') < 1:
         raise ValueError('imbalance_factor (n_max / n_min) must be >= 1, '
                          f'got {imbalance_factor}.')
     if profile == 'exp':
@@ -55,7 +77,7 @@ def long_tail_class_counts(num_classes: int,
             for r in range(num_classes)
         ]
     elif profile == 'step':
-        if not 0 < mu < 1:
+        if not 0 < check_real(mu, 'mu') < 1:
             raise ValueError(f'mu must be in (0, 1), got {mu}.')
         num_minority = int(mu * num_classes)
         if num_minority == 0:
@@ -105,6 +127,8 @@ def long_tail_subset_indices(labels: np.ndarray, class_counts: np.ndarray,
     Returns:
         np.ndarray: Sorted int64 indices into ``labels``.
     """
+    if not 0 <= check_int(seed, 'seed') < 2**32:
+        raise ValueError(f'seed must be in [0, 2**32), got {seed}.')
     labels = np.asarray(labels)
     class_counts = np.asarray(class_counts)
     num_classes = len(class_counts)

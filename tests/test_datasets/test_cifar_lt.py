@@ -219,3 +219,17 @@ def test_n_max_above_class_size_is_rejected(tmp_path):
     # Checked against the official class size before any file is read.
     with pytest.raises(ValueError, match='n_max=501 exceeds the 500 images'):
         CIFAR100LT(data_root=str(tmp_path), n_max=501)
+
+
+@pytest.mark.parametrize('kwargs,error,match', [
+    (dict(imbalance_factor=float('nan')), ValueError,
+     'imbalance_factor must be finite, got nan'),
+    (dict(imbalance_factor='10'), TypeError,
+     "imbalance_factor must be a real number, got '10'"),
+    (dict(n_max='500'), TypeError, "n_max must be an integer, got '500'"),
+    (dict(seed='abc'), TypeError, "seed must be an integer, got 'abc'"),
+])
+def test_argument_types_are_checked_before_loading(tmp_path, kwargs, error,
+                                                   match):
+    with pytest.raises(error, match=match):
+        CIFAR10LT(data_root=str(tmp_path), **kwargs)

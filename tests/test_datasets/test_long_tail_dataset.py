@@ -334,3 +334,91 @@ def test_stock_analyze_results_runs_on_the_wrapped_test_split(fmnist,
     assert out.returncode == 0, out.stderr[-3000:]
     saved = sorted(p.name for p in (tmp_path / 'out').rglob('*.png'))
     assert saved == ['21.png', '3.png', '8.png']
+
+
+# ------------------------------------------------------ argument checks
+@pytest.mark.parametrize('kwargs,error,match', [
+    (dict(imbalance_factor=float('nan')), ValueError,
+     'imbalance_factor must be finite, got nan'),
+    (dict(imbalance_factor=float('inf')), ValueError,
+     'imbalance_factor must be finite, got inf'),
+    (dict(imbalance_factor='10'), TypeError,
+     "imbalance_factor must be a real number, got '10' of type str"),
+    (dict(imbalance_factor=True), TypeError,
+     'imbalance_factor must be a real number, got True'),
+    (dict(imbalance_factor=10, seed='abc'), TypeError,
+     "seed must be an integer, got 'abc' of type str"),
+    (dict(imbalance_factor=10, seed=1.5), TypeError,
+     'seed must be an integer, got 1.5'),
+    (dict(imbalance_factor=10, seed=-1), ValueError,
+     r'seed must be in \[0, 2\*\*32\), got -1'),
+    (dict(imbalance_factor=10, n_max='30'), TypeError,
+     "n_max must be an integer, got '30'"),
+    (dict(imbalance_factor=10, n_max=2.5), TypeError,
+     'n_max must be an integer, got 2.5'),
+    (dict(imbalance_factor=10, profile='step', mu='0.5'), TypeError,
+     "mu must be a real number, got '0.5'"),
+])
+def test_argument_types_and_values(fmnist, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        LongTailDataset(
+            dict(type='FashionMNIST', data_root=str(fmnist[0])), **kwargs)
+
+
+def test_profile_argument_types():
+    with pytest.raises(ValueError, match='imbalance_factor must be finite'):
+        long_tail_class_counts(10, 500, float('nan'))
+    with pytest.raises(TypeError, match='num_classes must be an integer'):
+        long_tail_class_counts(10.0, 500, 10)
+    with pytest.raises(TypeError, match="seed must be an integer, got 'x'"):
+        long_tail_subset_indices(np.array([0, 1]), np.array([1, 1]), 'x')
+    assert long_tail_class_counts(3, np.int64(4), np.float32(4)).tolist() == [
+        4, 2, 1
+    ]
+
+
+# ------------------------------------------- missing or truncated IDX files
+@pytest.fixture
+def fmnist_copy(fmnist, tmp_path):
+    root = tmp_path / 'fashion-mnist'
+    root.mkdir()
+    for path in fmnist[0].iterdir():
+        (root / path.name).write_bytes(path.read_bytes())
+    return root
+
+
+def test_missing_fashion_mnist_file_names_it(fmnist_copy):
+    (fmnist_copy / 't10k-labels-idx1-ubyte').unlink()
+    cfg = dict(type='FashionMNIST', data_root=str(fmnist_copy),
+               download=False)
+    with pytest.raises(
+            FileNotFoundError,
+            match=r'FashionMNIST file .*t10k-labels-idx1-ubyte not found\. '
+            r'Write the decompressed files with `python '
+            r'demo/prepare_fashion_mnist.py --dst .*`make data`'):
+        LongTailDataset(cfg, imbalance_factor=2)
+    with pytest.raises(FileNotFoundError, match='not found'):
+        LongTailDataset(dict(cfg, data_root=str(fmnist_copy / 'nowhere')),
+                        imbalance_factor=2)
+
+
+def test_truncated_fashion_mnist_file_names_it(fmnist_copy):
+    path = fmnist_copy / 'train-images-idx3-ubyte'
+    path.write_bytes(path.read_bytes()[:-100])
+    cfg = dict(type='FashionMNIST', data_root=str(fmnist_copy),
+               download=False)
+    size = 16 + NUM_CLASSES * TRAIN_PER_CLASS * 28 * 28
+    with pytest.raises(
+            ValueError,
+            match=rf'train-images-idx3-ubyte is truncated or corrupt: its '
+            rf'header announces \(300, 28, 28\) items \({size} bytes\), the '
+            rf'file has {size - 100} bytes\. .*prepare_fashion_mnist.py'):
+        LongTailDataset(cfg, imbalance_factor=2)
+    # Truncated files are caught even with download=True (MMPretrain would
+    # not re-download a file that exists).
+    with pytest.raises(ValueError, match='is truncated or corrupt'):
+        LongTailDataset(dict(cfg, download=True), imbalance_factor=2)
+    path.write_bytes(b'\x00\x00')
+    with pytest.raises(ValueError,
+                       match='is not an IDX file of 3-D unsigned bytes'):
+        LongTailDataset(cfg, imbalance_factor=2)
