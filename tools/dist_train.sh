@@ -4,6 +4,17 @@
 # processes use the gloo backend. Multi-node: set NNODES, NODE_RANK,
 # MASTER_ADDR and PORT. PYTHON selects the interpreter (default: python).
 
+USAGE="Usage: tools/dist_train.sh CONFIG NPROC [ARGS...]"
+if [ "$#" -lt 2 ]; then
+    echo "$USAGE" >&2
+    exit 2
+fi
+if ! [[ "$2" =~ ^[1-9][0-9]*$ ]]; then
+    echo "NPROC must be a positive integer (processes per node), got '$2'." >&2
+    echo "$USAGE" >&2
+    exit 2
+fi
+
 CONFIG=$1
 GPUS=$2
 NNODES=${NNODES:-1}

@@ -5,9 +5,11 @@ distributed launch uses the ``gloo`` backend and DDP without device ids.
 
 The positional ``checkpoint`` is the one loaded: it replaces ``load_from``
 of the config, and ``--cfg-options load_from=...`` naming another file is an
-error (MMPretrain lets the option silently win). ``--tta`` on a wrapped test
-dataset without a pipeline of its own (e.g. ``LongTailDataset``) puts the
-TTA pipeline on the innermost wrapped dataset.
+error (MMPretrain lets the option silently win). It is loaded strictly: a
+checkpoint with missing, unexpected or mismatched weights is an error that
+lists them (MMPretrain scores it with randomly initialised layers).
+``--tta`` on a wrapped test dataset without a pipeline of its own (e.g.
+``LongTailDataset``) puts the TTA pipeline on the innermost wrapped dataset.
 """
 import argparse
 import os.path as osp
@@ -26,12 +28,14 @@ from mmengine.evaluator import DumpResults  # noqa: E402
 
 import mmlt  # noqa: E402,F401  (compat patches and registries)
 from mmlt.utils import (add_launcher_args, build_runner,  # noqa: E402
-                        destroy_process_group_on_exit, merge_cfg_options,
+                        destroy_process_group_on_exit,
+                        load_checkpoints_strictly, merge_cfg_options,
                         parse_launcher_args, prepare_launch, set_checkpoint,
                         set_launcher_and_work_dir)
 
 
-def parse_args():
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: MMPretrain 1.2.0's ``tools/test.py`` arguments."""
     parser = argparse.ArgumentParser(
         description='Test (and evaluate) a checkpoint')
     parser.add_argument('config', help='test config file path')
@@ -48,7 +52,26 @@ def parse_args():
         help='write the metrics or the predictions to --out '
         '(defaults to predictions)')
     parser.add_argument(
-        '--show-dir', help='directory where visualised predictions are saved')
+        '--amp',
+        action='store_true',
+        help='test with automatic mixed precision (`test_cfg.fp16`)')
+    parser.add_argument(
+        '--show-dir',
+        help='directory where the visualised predictions are saved')
+    parser.add_argument(
+        '--show',
+        action='store_true',
+        help='display the visualised predictions in a window')
+    parser.add_argument(
+        '--interval',
+        type=int,
+        default=1,
+        help='visualise every `interval`-th sample (with --show / --show-dir)')
+    parser.add_argument(
+        '--wait-time',
+        type=float,
+        default=2,
+        help='seconds each --show window is displayed')
     parser.add_argument(
         '--no-pin-memory',
         action='store_true',
@@ -59,9 +82,17 @@ def parse_args():
         help='test-time augmentation: `tta_pipeline` and `tta_model` of the '
         'config if present, else horizontal-flip TTA averaging the scores')
     add_launcher_args(parser)
-    args = parse_launcher_args(parser)
+    return parser
+
+
+def parse_args(argv=None):
+    parser = build_parser()
+    args = parse_launcher_args(parser, argv)
     if args.out is None and args.out_item is not None:
         parser.error('--out-item needs --out (the file to write to)')
+    if args.interval < 1:
+        parser.error(f'--interval must be a positive integer, got '
+                     f'{args.interval}')
     return args
 
 
@@ -97,14 +128,20 @@ def merge_args(cfg, args):
     set_launcher_and_work_dir(cfg, args.config, args.launcher, args.work_dir)
     set_checkpoint(cfg, args.checkpoint, args.cfg_options)
 
-    if args.show_dir is not None:
+    if args.amp:
+        cfg.test_cfg.fp16 = True
+
+    if args.show or args.show_dir is not None:
         visualization = cfg.get('default_hooks', {}).get('visualization')
         if visualization is None:
             raise ValueError(
-                '--show-dir needs `default_hooks.visualization = dict(type='
-                '"VisualizationHook")` in the config.')
+                '--show and --show-dir need `default_hooks.visualization = '
+                'dict(type="VisualizationHook")` in the config.')
         visualization.enable = True
+        visualization.show = args.show
+        visualization.wait_time = args.wait_time
         visualization.out_dir = args.show_dir
+        visualization.interval = args.interval
 
     if args.tta:
         dataset_cfg = pipeline_dataset_cfg(cfg.test_dataloader.dataset)
@@ -139,6 +176,7 @@ def main():
     cfg = merge_args(Config.fromfile(args.config), args)
     with destroy_process_group_on_exit():
         runner = build_runner(cfg)
+        load_checkpoints_strictly(runner, args.config)
         if args.out and args.out_item in ('pred', None):
             runner.test_evaluator.metrics.append(
                 DumpResults(out_file_path=args.out))

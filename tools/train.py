@@ -19,13 +19,14 @@ import mmlt  # noqa: E402,F401  (compat patches and registries)
 from mmlt.utils import (add_launcher_args, build_runner,  # noqa: E402
                         destroy_process_group_on_exit, merge_cfg_options,
                         parse_launcher_args, prepare_launch,
-                        set_launcher_and_work_dir)
+                        set_launcher_and_work_dir, set_resume)
 
 # Devices supported by mmengine's AmpOptimWrapper.
 AMP_DEVICES = ('cuda', 'npu', 'mlu', 'musa')
 
 
-def parse_args():
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: MMPretrain 1.2.0's ``tools/train.py`` arguments."""
     parser = argparse.ArgumentParser(description='Train a model')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
@@ -35,7 +36,8 @@ def parse_args():
         type=str,
         const='auto',
         help='resume from this checkpoint; without a path, resume from the '
-        'latest checkpoint in the work directory')
+        'latest checkpoint in the work directory (if there is none, warn and '
+        'start from iteration 0, from load_from if set)')
     parser.add_argument(
         '--amp',
         action='store_true',
@@ -58,7 +60,12 @@ def parse_args():
         action='store_true',
         help='disable the persistent_workers option of the dataloaders')
     add_launcher_args(parser)
-    args = parse_launcher_args(parser)
+    return parser
+
+
+def parse_args(argv=None):
+    parser = build_parser()
+    args = parse_launcher_args(parser, argv)
     if args.amp and get_device() not in AMP_DEVICES:
         parser.error(
             f'--amp needs one of the devices {AMP_DEVICES} (mmengine\'s '
@@ -108,13 +115,9 @@ def merge_args(cfg, args):
 
     # After --cfg-options, so that `--resume` resumes from the work directory
     # also when `load_from` (e.g. a stage-1 checkpoint) comes from
-    # --cfg-options: mmengine resumes from `load_from` whenever it is set.
-    if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
-    elif args.resume is not None:
-        cfg.resume = True
-        cfg.load_from = args.resume
+    # --cfg-options, and keeps that `load_from` when there is nothing to
+    # resume.
+    set_resume(cfg, args.resume)
 
     for field in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         set_default_dataloader_cfg(cfg, field, args)

@@ -1,23 +1,29 @@
 """Compatibility patches for mmengine 0.10.x on current PyTorch.
 
-Applied once, at ``import mmlt``. Each patch only acts where it is needed.
+Applied once, at ``import mmlt``.
 
-1. Checkpoint loading (torch >= 2.6, where ``torch.load`` defaults to
-   ``weights_only=True`` and mmengine's own checkpoints no longer load).
-   mmengine's checkpoint schemes (local files, ``http(s)://`` and the
-   ``torchvision://`` / ``mmcls://`` / ``open-mmlab://`` names that resolve
-   to URLs, ``s3://`` / ``petrel://``, ``pavi://``) are re-registered so that
-   every file is read by torch's weights-only unpickler with a small
-   allowlist: exactly the globals an mmengine checkpoint holds besides
-   tensors and containers (:class:`~mmengine.logging.HistoryBuffer` from the
-   message hub, numpy arrays, dtypes and scalars, and the two annealing
-   functions that :class:`~mmengine.optim.OneCycleParamScheduler`, the base
-   of ``OneCycleLR``, keeps as ``anneal_func`` in its state). A file that
-   needs any
-   other global is refused with :class:`UntrustedCheckpointError`, which
+mmlt needs torch >= 2.6 (:data:`MIN_TORCH_VERSION`), the first release whose
+``torch.load`` defaults to ``weights_only=True``; on older versions mmengine
+would load every checkpoint with full pickle, so ``import mmlt`` refuses
+them.
+
+1. Checkpoint loading (on torch >= 2.6 mmengine's own checkpoints no longer
+   load with the default ``weights_only=True``). mmengine's checkpoint
+   schemes (local files, ``http(s)://`` and the ``torchvision://`` /
+   ``mmcls://`` / ``open-mmlab://`` names that resolve to URLs, ``s3://`` /
+   ``petrel://``, ``pavi://``) are re-registered so that every file is read
+   by torch's weights-only unpickler with a small allowlist: exactly the
+   globals an mmengine checkpoint holds besides tensors and containers
+   (:class:`~mmengine.logging.HistoryBuffer` from the message hub, numpy
+   arrays, dtypes and scalars, and the two annealing functions that
+   :class:`~mmengine.optim.OneCycleParamScheduler`, the base of
+   ``OneCycleLR``, keeps as ``anneal_func`` in its state). A file that needs
+   any other global is refused with :class:`UntrustedCheckpointError`, which
    names the global. A trusted file can still be loaded with full pickle by
    setting the environment variable ``MMLT_TRUST_CHECKPOINTS=1`` (the
-   tools also accept ``trust_checkpoints = True`` in the config).
+   tools also accept ``trust_checkpoints = True`` in the config). A local
+   file that is empty, not a PyTorch checkpoint at all, or truncated is an
+   error that names the file and says which (:class:`CorruptCheckpointError`).
 2. Distributed initialisation without CUDA. mmengine's ``pytorch``,
    ``slurm`` and ``mpi`` launchers call ``torch.cuda.set_device``
    unconditionally, which fails on a CPU-only machine. When CUDA is not
@@ -42,6 +48,7 @@ from mmengine.logging import HistoryBuffer, print_log
 from mmengine.optim.scheduler.param_scheduler import OneCycleParamScheduler
 from mmengine.utils import digit_version
 
+MIN_TORCH_VERSION = '2.6.0'
 TRUST_ENV_VAR = 'MMLT_TRUST_CHECKPOINTS'
 _TRUE_VALUES = ('1', 'true', 'yes', 'on')
 _FALSE_VALUES = ('', '0', 'false', 'no', 'off')
@@ -59,14 +66,62 @@ _ONE_CYCLE_ANNEALING_FUNCTIONS = ('_annealing_cos', '_annealing_linear')
 _NUMPY_DTYPE_CHARS = '?bBhHiIlLqQefdgFDGUS'
 
 
+# How the two formats of ``torch.save`` begin: a zip archive (the default
+# since torch 1.6) or a pickle (protocol 2 or later).
+_ZIP_MAGIC = b'PK\x03\x04'
+_PICKLE_PROTO = b'\x80'
+
+
 class UntrustedCheckpointError(pickle.UnpicklingError):
     """A checkpoint needs a global outside mmlt's weights-only allowlist."""
 
 
-def weights_only_patch_needed(torch_version: str = torch.__version__) -> bool:
-    """Whether ``torch.load`` defaults to ``weights_only=True`` (torch>=2.6),
-    which breaks mmengine's checkpoint loading and calls for the patch."""
-    return digit_version(torch_version) >= digit_version('2.6.0')
+class CorruptCheckpointError(ValueError):
+    """A checkpoint file is empty, truncated or not a checkpoint."""
+
+
+def check_torch_version(torch_version: str = torch.__version__) -> None:
+    """Refuse a torch older than :data:`MIN_TORCH_VERSION`.
+
+    Args:
+        torch_version (str): The version to check; the installed one by
+            default.
+    """
+    if digit_version(torch_version) < digit_version(MIN_TORCH_VERSION):
+        raise ImportError(
+            f'mmlt needs torch>={MIN_TORCH_VERSION} (its weights-only '
+            f'checkpoint loader), but torch {torch_version} is installed; '
+            'on older torch mmengine loads checkpoints with full pickle, '
+            f'which can run arbitrary code. Install torch>={MIN_TORCH_VERSION}'
+            ' (see requirements/runtime.txt).')
+
+
+def check_checkpoint_file(filename: str) -> None:
+    """Refuse a file that cannot be a ``torch.save`` checkpoint.
+
+    Args:
+        filename (str): Path of an existing local file.
+    """
+    with open(filename, 'rb') as f:
+        head = f.read(len(_ZIP_MAGIC))
+    if not head:
+        raise CorruptCheckpointError(
+            f'Checkpoint {filename} is empty (0 bytes), not a checkpoint; '
+            'was it written completely?')
+    if not head.startswith((_ZIP_MAGIC, _PICKLE_PROTO)):
+        raise CorruptCheckpointError(
+            f'{filename} is not a PyTorch checkpoint: it starts with '
+            f'{head!r}, not with the bytes of a file written by torch.save '
+            '(a zip archive or a pickle).')
+
+
+def _truncated(filename: str, error: Exception) -> CorruptCheckpointError:
+    """The error for a checkpoint that begins like one but cannot be read."""
+    return CorruptCheckpointError(
+        f'Checkpoint {filename} is truncated or corrupted: it begins like a '
+        'file written by torch.save but cannot be read to its end '
+        f'({type(error).__name__}: {str(error).splitlines()[0]}). Was it '
+        'copied or written completely?')
 
 
 def checkpoints_trusted() -> bool:
@@ -187,7 +242,8 @@ def _load_with_policy(source: str, load: Callable[[bool], Any]) -> Any:
                 f'Refusing to load checkpoint {source}: it needs {name}, '
                 'which is outside the weights-only allowlist (tensors, '
                 'containers, mmengine HistoryBuffer, numpy arrays/dtypes/'
-                'scalars, OneCycleLR annealing functions). Only if you trust this file, set the environment '
+                'scalars, OneCycleLR annealing functions). Only if you '
+                'trust this file, set the environment '
                 f'variable {TRUST_ENV_VAR}=1 (or `trust_checkpoints = True` '
                 'in the config of tools/train.py or tools/test.py) to load '
                 'it with full pickle, which can run arbitrary code. '
@@ -207,9 +263,18 @@ def load_from_local(filename: str, map_location=None) -> Any:
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
-    return _load_with_policy(
-        filename, lambda weights_only: torch.load(
-            filename, map_location=map_location, weights_only=weights_only))
+    check_checkpoint_file(filename)
+    try:
+        return _load_with_policy(
+            filename, lambda weights_only: torch.load(
+                filename, map_location=map_location,
+                weights_only=weights_only))
+    except (EOFError, OSError) as error:
+        raise _truncated(filename, error) from error
+    except RuntimeError as error:  # torch's messages for a cut-off file
+        if not re.search(r'PytorchStreamReader|EOF|corrupt', str(error)):
+            raise
+        raise _truncated(filename, error) from error
 
 
 def load_from_http(
@@ -372,18 +437,6 @@ def patch_dist_init() -> None:
             setattr(dist_utils, name, _without_cuda_set_device(init_fn))
 
 
-def apply_patches() -> Tuple[str, ...]:
-    """Apply the patches needed by the installed torch.
-
-    Returns:
-        tuple[str]: Names of the applied patches.
-    """
-    applied = ['dist_init']
-    patch_dist_init()
-    if weights_only_patch_needed():
-        patch_checkpoint_loading()
-        applied.append('checkpoint_loading')
-    return tuple(applied)
-
-
-APPLIED_PATCHES = apply_patches()
+check_torch_version()
+patch_dist_init()
+patch_checkpoint_loading()

@@ -1,6 +1,7 @@
 """Command-line and config handling shared by ``tools/train.py``,
 ``tools/test.py`` and the scripts under ``tools/analysis``."""
 import argparse
+import logging
 import os
 import os.path as osp
 from contextlib import contextmanager
@@ -9,8 +10,10 @@ from typing import Iterator, Optional, Sequence
 import torch.distributed as torch_dist
 from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.device import get_device
+from mmengine.logging import print_log
 from mmengine.registry import MODEL_WRAPPERS, RUNNERS
 from mmengine.runner import Runner
+from mmengine.runner.checkpoint import find_latest_checkpoint
 from torch.nn.parallel import DistributedDataParallel
 
 from .compat import TRUST_ENV_VAR
@@ -113,6 +116,75 @@ def set_checkpoint(cfg: Config, checkpoint: str,
             'checkpoints; the checkpoint argument is the one loaded, so '
             'drop load_from from --cfg-options.')
     cfg.load_from = checkpoint
+
+
+def set_resume(cfg: Config, resume: Optional[str]) -> None:
+    """Apply ``tools/train.py --resume [CHECKPOINT]`` to the config.
+
+    ``--resume CHECKPOINT`` resumes from that file. ``--resume`` alone
+    resumes from the latest checkpoint of ``cfg.work_dir``; a ``load_from``
+    of the config (e.g. a stage-1 checkpoint from ``--cfg-options``) is kept
+    for the case that there is none: then a warning says that no checkpoint
+    was found and training starts from iteration 0 (from ``load_from`` if
+    set). mmengine itself would resume from ``load_from`` whenever it is set,
+    and start from scratch after one log line when ``work_dir`` is empty.
+
+    Args:
+        cfg (Config): The config after ``--cfg-options``, modified in place.
+        resume (str, optional): The ``--resume`` argument: None (not given),
+            'auto' (given without a path) or a checkpoint path.
+    """
+    if resume is None:
+        return
+    if resume != 'auto':
+        cfg.resume = True
+        cfg.load_from = resume
+        return
+    latest = find_latest_checkpoint(cfg.work_dir)
+    if latest is not None:
+        cfg.resume = True
+        cfg.load_from = latest
+        return
+    cfg.resume = False
+    start = ('from the weights of load_from='
+             f'{cfg.load_from!r}' if cfg.get('load_from') else 'from scratch')
+    print_log(
+        f'--resume: no checkpoint found in work_dir={cfg.work_dir!r} (it '
+        'has no `last_checkpoint` file); training starts from iteration 0, '
+        f'{start}.',
+        logger='current',
+        level=logging.WARNING)
+
+
+def load_checkpoints_strictly(runner: Runner, config_path: str) -> None:
+    """Make ``runner`` load checkpoints strictly.
+
+    mmengine loads ``load_from`` with ``strict=False``: a checkpoint of
+    another model (other number of classes, other backbone) is scored with
+    randomly initialised layers after a few "size mismatch" log lines. After
+    this call any missing, unexpected or mismatched key is a
+    ``ValueError`` that names the checkpoint, the config and the keys (the
+    BN ``num_batches_tracked`` counters are ignored, as by mmengine).
+
+    Args:
+        runner (Runner): The runner, modified in place.
+        config_path (str): The config file, for the message.
+    """
+    load_checkpoint = runner.load_checkpoint
+
+    def strict_load_checkpoint(filename, *args, **kwargs):
+        kwargs['strict'] = True
+        try:
+            return load_checkpoint(filename, *args, **kwargs)
+        except RuntimeError as error:
+            if 'do not match exactly' not in str(error):
+                raise
+            raise ValueError(
+                f'Checkpoint {filename} does not fit the model of '
+                f'{config_path}; testing needs every weight of the model and '
+                f'no other. {error}') from error
+
+    runner.load_checkpoint = strict_load_checkpoint
 
 
 def merge_cfg_options(cfg: Config, cfg_options: Optional[dict]) -> None:

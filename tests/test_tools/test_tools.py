@@ -199,24 +199,77 @@ def load_tool(name):
     return module
 
 
-@pytest.mark.parametrize('resume,expected_load_from', [
-    ([], 'stage1.pth'),
-    (['--resume'], None),
-    (['--resume', 'run/epoch_3.pth'], 'run/epoch_3.pth'),
-])
-def test_resume_wins_over_load_from_in_cfg_options(monkeypatch, resume,
-                                                   expected_load_from):
+@pytest.mark.parametrize(
+    'resume,has_checkpoint,expected_load_from,expected_resume', [
+        ([], True, 'stage1.pth', False),
+        (['--resume'], True, 'LATEST', True),
+        (['--resume'], False, 'stage1.pth', False),
+        (['--resume', 'run/epoch_3.pth'], False, 'run/epoch_3.pth', True),
+    ])
+def test_resume_wins_over_load_from_in_cfg_options(monkeypatch, tmp_path,
+                                                   resume, has_checkpoint,
+                                                   expected_load_from,
+                                                   expected_resume):
     # A stage-2 run gets its stage-1 checkpoint from --cfg-options; adding
-    # --resume must resume the run itself, not the stage-1 checkpoint.
+    # --resume must resume the run itself, not the stage-1 checkpoint, and
+    # keep load_from when the work directory has nothing to resume.
     train_tool = load_tool('train')
+    latest = str(tmp_path / 'epoch_1.pth')
+    if has_checkpoint:
+        (tmp_path / 'last_checkpoint').write_text(latest)
     monkeypatch.setenv('LOCAL_RANK', '0')  # parse_args sets it otherwise
     monkeypatch.setattr(sys, 'argv', [
-        'train.py', CONFIG, *resume, '--cfg-options', 'load_from=stage1.pth'
+        'train.py', CONFIG, '--work-dir',
+        str(tmp_path), *resume, '--cfg-options', 'load_from=stage1.pth'
     ])
     args = train_tool.parse_args()
     cfg = train_tool.merge_args(Config.fromfile(CONFIG), args)
-    assert cfg.load_from == expected_load_from
-    assert cfg.get('resume', False) == bool(resume)
+    assert cfg.load_from == (latest if expected_load_from == 'LATEST' else
+                             expected_load_from)
+    assert cfg.get('resume', False) == expected_resume
+
+
+def test_resume_with_empty_work_dir_warns_and_keeps_load_from(
+        tmp_path, data_root, two_epoch_run):
+    stage1 = two_epoch_run[0] / 'epoch_2.pth'
+    output = train(tmp_path / 'empty', data_root, '--resume', '--cfg-options',
+                   f'load_from={stage1}', 'train_cfg.max_epochs=1')
+    assert (f"--resume: no checkpoint found in work_dir='{tmp_path}/empty'"
+            in output)
+    assert ('training starts from iteration 0, from the weights of '
+            f"load_from='{stage1}'") in output
+    assert f'Load checkpoint from {stage1}' in output
+    assert 'resumed epoch' not in output
+    assert load(tmp_path / 'empty' / 'epoch_1.pth')['meta']['epoch'] == 1
+
+
+@pytest.mark.parametrize('script,args', [
+    ('dist_train.sh', []),
+    ('dist_train.sh', ['0']),
+    ('dist_train.sh', ['-1']),
+    ('dist_train.sh', ['abc']),
+    ('dist_test.sh', ['ckpt.pth']),
+    ('dist_test.sh', ['ckpt.pth', '0']),
+    ('dist_test.sh', ['ckpt.pth', '2.5']),
+])
+def test_dist_scripts_check_nproc(script, args):
+    result = subprocess.run(
+        shell_tool(script, *args),
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=TIMEOUT)
+    assert result.returncode == 2
+    usage = {
+        'dist_train.sh': 'CONFIG NPROC [ARGS...]',
+        'dist_test.sh': 'CONFIG CHECKPOINT NPROC [ARGS...]'
+    }[script]
+    assert result.stdout.endswith(f'Usage: tools/{script} {usage}\n')
+    if len(args) == (2 if script == 'dist_test.sh' else 1):
+        assert (f"NPROC must be a positive integer (processes per node), "
+                f"got '{args[-1]}'.") in result.stdout
+    assert 'Traceback' not in result.stdout
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='tests the CPU path')
@@ -289,6 +342,56 @@ def test_checkpoint_argument_conflicts_with_load_from_option(monkeypatch):
                        "load_from='other.pth' name different"):
         merged_test_config(monkeypatch, Config.fromfile(CONFIG), 'ckpt.pth',
                            '--cfg-options', 'load_from=other.pth')
+
+
+def mismatched_checkpoint(source, target, edit):
+    """Write ``target``: the checkpoint ``source`` with ``edit`` applied to
+    its state dict."""
+    checkpoint = torch.load(source, map_location='cpu', weights_only=False)
+    edit(checkpoint['state_dict'])
+    torch.save(checkpoint, target)
+    return str(target)
+
+
+def test_test_tool_loads_the_checkpoint_strictly(tmp_path, two_epoch_run,
+                                                 data_root, monkeypatch):
+    test_tool = load_tool('test')
+    monkeypatch.setenv('LOCAL_RANK', '0')
+    source = two_epoch_run[0] / 'epoch_2.pth'
+
+    def run_test(checkpoint):
+        monkeypatch.setattr(sys, 'argv', [
+            'test.py', CONFIG, checkpoint, '--work-dir',
+            str(tmp_path / 'work'), '--cfg-options',
+            f'test_dataloader.dataset.data_root={data_root}'
+        ])
+        return test_tool.main()
+
+    def more_classes(state_dict):  # a 4-class head on the 3-class model
+        state_dict['head.fc.weight'] = torch.zeros(4, 120)
+        state_dict['head.fc.bias'] = torch.zeros(4)
+
+    def other_keys(state_dict):
+        state_dict['head.extra.weight'] = state_dict.pop('head.fc.bias')
+
+    with pytest.raises(
+            ValueError,
+            match=r'(?s)Checkpoint .*more_classes.pth does not fit the '
+            r'model of .*tiny_lenet_lt.py.*size mismatch for '
+            r'head.fc.weight: copying a param with shape '
+            r'torch.Size\(\[4, 120\]\)'):
+        run_test(
+            mismatched_checkpoint(source, tmp_path / 'more_classes.pth',
+                                  more_classes))
+    with pytest.raises(
+            ValueError,
+            match=r'(?s)other_keys.pth does not fit.*unexpected key in '
+            r'source state_dict: head.extra.weight.*missing keys in source '
+            r'state_dict: head.fc.bias'):
+        run_test(
+            mismatched_checkpoint(source, tmp_path / 'other_keys.pth',
+                                  other_keys))
+    run_test(str(source))  # the matching checkpoint still loads
 
 
 def long_tail_wrapped(dataset):

@@ -2,6 +2,7 @@ import functools
 import http.server
 import math
 import os
+import re
 import threading
 
 import numpy as np
@@ -21,11 +22,6 @@ from torch.utils.data import Dataset
 
 from mmlt.utils import compat
 from mmlt.utils.compat import TRUST_ENV_VAR, UntrustedCheckpointError
-
-needs_weights_only_patch = pytest.mark.skipif(
-    not compat.weights_only_patch_needed(),
-    reason='torch < 2.6 loads mmengine checkpoints unchanged')
-
 
 class ToyModel(BaseModel):
 
@@ -113,7 +109,6 @@ def save_mmengine_checkpoint(work_dir):
     return runner, work_dir / 'extra_meta.pth'
 
 
-@needs_weights_only_patch
 def test_mmengine_checkpoint_round_trips(tmp_path, monkeypatch):
     monkeypatch.delenv(TRUST_ENV_VAR, raising=False)
     runner, path = save_mmengine_checkpoint(tmp_path)
@@ -148,7 +143,6 @@ def test_mmengine_checkpoint_round_trips(tmp_path, monkeypatch):
     assert (runner.epoch, runner.iter) == (1, 2)
 
 
-@needs_weights_only_patch
 @pytest.mark.parametrize('strategy', ['cos', 'linear'])
 def test_one_cycle_lr_checkpoint_round_trips(tmp_path, monkeypatch, strategy):
     # OneCycleLR keeps its annealing function in the scheduler state.
@@ -177,7 +171,6 @@ def test_one_cycle_lr_checkpoint_round_trips(tmp_path, monkeypatch, strategy):
     assert runner.param_schedulers[0].state_dict() == expected
 
 
-@needs_weights_only_patch
 @pytest.mark.parametrize('obj,name', [
     (OtherOneCycleAttribute(), 'builtins.getattr'),
     (OneCycleConstruction(), 'OneCycleParamScheduler'),
@@ -195,7 +188,6 @@ def test_functions_beyond_one_cycle_annealing_are_refused(
         _load_checkpoint(str(path), map_location='cpu')
 
 
-@needs_weights_only_patch
 def test_custom_object_is_refused_and_opt_in_loads(tmp_path, monkeypatch):
     monkeypatch.delenv(TRUST_ENV_VAR, raising=False)
     path = tmp_path / 'custom.pth'
@@ -216,7 +208,6 @@ def test_custom_object_is_refused_and_opt_in_loads(tmp_path, monkeypatch):
     assert checkpoint['meta']['obj'].value == 3
 
 
-@needs_weights_only_patch
 def test_getattr_beyond_history_buffer_methods_is_refused(
         tmp_path, monkeypatch):
     monkeypatch.delenv(TRUST_ENV_VAR, raising=False)
@@ -226,7 +217,6 @@ def test_getattr_beyond_history_buffer_methods_is_refused(
         _load_checkpoint(str(path), map_location='cpu')
 
 
-@needs_weights_only_patch
 def test_object_arrays_are_refused(tmp_path, monkeypatch):
     # Object dtypes can carry arbitrary Python objects: not in the allowlist,
     # even when the objects themselves would be allowed.
@@ -249,14 +239,55 @@ def test_trust_env_var_values(monkeypatch):
         compat.checkpoints_trusted()
 
 
-def test_weights_only_patch_only_for_torch_2_6_and_later():
-    assert not compat.weights_only_patch_needed('2.5.1')
-    assert compat.weights_only_patch_needed('2.6.0')
-    applied = 'checkpoint_loading' in compat.APPLIED_PATCHES
-    assert applied == compat.weights_only_patch_needed()
+def test_torch_without_the_weights_only_default_is_refused():
+    with pytest.raises(
+            ImportError,
+            match=r'mmlt needs torch>=2\.6\.0 .* but torch 2\.5\.1 is '
+            'installed'):
+        compat.check_torch_version('2.5.1')
+    compat.check_torch_version('2.6.0')
+    compat.check_torch_version(torch.__version__)
 
 
-@needs_weights_only_patch
+def write_checkpoint_variants(tmp_path):
+    """An empty file, a text file, and the two torch.save formats of a
+    checkpoint cut in half (zip archive and legacy pickle)."""
+    checkpoint = dict(state_dict=dict(weight=torch.arange(2000.)))
+    paths = dict(
+        empty=tmp_path / 'empty.pth',
+        text=tmp_path / 'text.pth',
+        zip=tmp_path / 'zip.pth',
+        pickle=tmp_path / 'pickle.pth')
+    paths['empty'].write_bytes(b'')
+    paths['text'].write_text('epoch_10.pth\n')
+    torch.save(checkpoint, paths['zip'])
+    torch.save(
+        checkpoint, paths['pickle'], _use_new_zipfile_serialization=False)
+    for key in ('zip', 'pickle'):
+        data = paths[key].read_bytes()
+        paths[key].write_bytes(data[:len(data) // 2])
+    return {key: str(path) for key, path in paths.items()}
+
+
+@pytest.mark.parametrize('trusted', [False, True])
+def test_empty_text_and_truncated_files_are_named(tmp_path, monkeypatch,
+                                                  trusted):
+    monkeypatch.setenv(TRUST_ENV_VAR, '1' if trusted else '0')
+    paths = write_checkpoint_variants(tmp_path)
+    expected = {
+        'empty': r'Checkpoint {} is empty \(0 bytes\), not a checkpoint',
+        'text': r"{} is not a PyTorch checkpoint: it starts with b'epoc'",
+        'zip': r'Checkpoint {} is truncated or corrupted',
+        'pickle': r'Checkpoint {} is truncated or corrupted',
+    }
+    for key, path in paths.items():
+        with pytest.raises(compat.CorruptCheckpointError) as info:
+            _load_checkpoint(path, map_location='cpu')
+        assert re.match(expected[key].format(re.escape(path)),
+                        str(info.value)), str(info.value)
+        assert TRUST_ENV_VAR not in str(info.value)
+
+
 def test_http_scheme_uses_the_same_policy(tmp_path, monkeypatch):
     monkeypatch.delenv(TRUST_ENV_VAR, raising=False)
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
