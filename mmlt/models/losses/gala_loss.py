@@ -5,14 +5,13 @@ import torch.nn as nn
 from mmengine.dist import get_world_size
 from mmpretrain.registry import MODELS
 
+from mmlt.ops import (adjusted_cross_entropy, check_backend,
+                      resolve_backend)
 from .utils import (check_cls_score, check_labels, check_num_classes,
-                    check_reduction, check_sample_weight, reduce_with_gradient,
-                    resolve_reduction)
+                    check_number, check_reduction, check_sample_weight,
+                    reduce_with_gradient, resolve_reduction)
 
 GALA_VARIANTS = ('paper', 'released_code')
-# float32 per-sample increments of theta and phi (N, ), of
-# negative_received (C, )
-Increments = Tuple[torch.Tensor, torch.Tensor]
 
 
 @MODELS.register_module()
@@ -71,6 +70,27 @@ class GALALoss(nn.Module):
       correct for single-process training; under distributed training it
       would let ranks diverge, so it is an error there.
 
+    **Non-finite logits** (a diverging learning rate, an fp16 overflow)
+    give non-finite increments. They are never committed: ``theta``/``phi``
+    keep their last finite values and the loss records the first training
+    iteration (with the hook, ``runner.iter + 1``; stand-alone, the count of
+    training forwards) whose increments were non-finite.
+    :meth:`check_finite` raises an error naming it. Stand-alone on the CPU
+    the loss calls it after every commit; on CUDA it is called when the
+    loss switches between training and evaluation mode, and
+    :class:`AccumulatedGradientHook` calls it at its logging interval,
+    before validation, before saving a checkpoint and after training (so no
+    training step waits for the device). A step that the AMP loss scaler
+    skips (inf / nan gradients) is passed to :meth:`commit` as ``skip`` by
+    the hook: its increments are dropped and nothing is recorded.
+
+    **Backends.** ``backend='torch'`` computes the loss with PyTorch
+    operations; ``'triton'`` with one Triton kernel that reads each row of
+    logits once and writes the loss, its gradient and the per-sample
+    statistic (see :mod:`mmlt.ops.fused_cross_entropy`); ``'auto'`` (the
+    default) is Triton for CUDA tensors when it imports, torch otherwise.
+    They agree to float32 rounding.
+
     **The authors' released code** (``variant='released_code'``) differs from
     the paper: it adds :math:`\lambda_1 \log(\theta_j + 10^{-3})` to *every*
     logit, the target included, and subtracts a per-row constant. The
@@ -87,14 +107,14 @@ class GALALoss(nn.Module):
 
     Args:
         num_classes (int): Number of classes C.
-        lambda1 (float): Weight :math:`\lambda_1` of the positive-gradient
-            term. Defaults to 1.0 (1.2 in the authors' CIFAR-100-LT IF 100
+        lambda1 (float): Weight :math:`\lambda_1 \ge 0` of the
+            positive-gradient term. Defaults to 1.0 (1.2 in the authors' CIFAR-100-LT IF 100
             setting).
-        lambda2 (float): Weight :math:`\lambda_2` of the negative-gradient
-            term. Defaults to 1.0 (0.9 in the authors' CIFAR-100-LT IF 100
+        lambda2 (float): Weight :math:`\lambda_2 \ge 0` of the
+            negative-gradient term. Defaults to 1.0 (0.9 in the authors' CIFAR-100-LT IF 100
             setting).
-        eps (float): Added inside the logarithms. Defaults to 1e-3, as in the
-            authors' code.
+        eps (float): Added inside the logarithms, finite and > 0. Defaults
+            to 1e-3, as in the authors' code.
         momentum (float, optional): If given, the statistics are an
             exponential moving average over commits,
             :math:`s \leftarrow m s + (1 - m) \Delta s`, where
@@ -106,6 +126,8 @@ class GALALoss(nn.Module):
         reduction (str): ``'none'``, ``'mean'`` or ``'sum'``. Defaults to
             ``'mean'``.
         loss_weight (float): Weight of the loss. Defaults to 1.0.
+        backend (str): ``'auto'``, ``'torch'`` or ``'triton'`` (see
+            above). Defaults to ``'auto'``.
     """
 
     def __init__(self,
@@ -116,14 +138,20 @@ class GALALoss(nn.Module):
                  momentum: Optional[float] = None,
                  variant: str = 'paper',
                  reduction: str = 'mean',
-                 loss_weight: float = 1.0) -> None:
+                 loss_weight: float = 1.0,
+                 backend: str = 'auto') -> None:
         super().__init__()
         check_num_classes(num_classes, 'GALALoss')
-        if eps <= 0:
-            raise ValueError(f'eps must be positive, got {eps}.')
-        if momentum is not None and not 0 <= momentum < 1:
+        lambda1 = check_number(lambda1, 'lambda1', 'GALALoss')
+        lambda2 = check_number(lambda2, 'lambda2', 'GALALoss')
+        eps = check_number(eps, 'eps', 'GALALoss', positive=True)
+        if momentum is not None and (isinstance(momentum, bool)
+                                     or not isinstance(momentum, (int, float))
+                                     or not 0 <= momentum < 1):
             raise ValueError(
-                f'momentum must be None or in [0, 1), got {momentum}.')
+                f'GALALoss: momentum must be None or a number in [0, 1), got '
+                f'{momentum!r}.')
+        check_backend(backend, 'GALALoss')
         if variant not in GALA_VARIANTS:
             raise ValueError(f'variant must be one of {GALA_VARIANTS}, got '
                              f'{variant!r}.')
@@ -136,6 +164,7 @@ class GALALoss(nn.Module):
         self.variant = variant
         self.reduction = reduction
         self.loss_weight = loss_weight
+        self.backend = backend
         self.sync_by_hook = False
 
         for name in ('theta', 'phi', 'negative_received'):
@@ -145,11 +174,16 @@ class GALALoss(nn.Module):
         # forwards since the last commit; not buffers, so DDP's buffer
         # broadcast and checkpoints never touch them.
         self._pending: List[torch.Tensor] = []
+        # training forwards so far, and (on the statistics' device) the first
+        # iteration whose increments were non-finite, -1 for none
+        self._forwards = 0
+        self._first_nonfinite: Optional[torch.Tensor] = None
 
     def extra_repr(self) -> str:
         return (f'num_classes={self.num_classes}, lambda1={self.lambda1}, '
                 f'lambda2={self.lambda2}, eps={self.eps}, '
-                f'momentum={self.momentum}, variant={self.variant!r}')
+                f'momentum={self.momentum}, variant={self.variant!r}, '
+                f'backend={self.backend!r}')
 
     def forward(self,
                 cls_score: torch.Tensor,
@@ -182,10 +216,12 @@ class GALALoss(nn.Module):
                 'apply different logit adjustments.')
 
         label = label.long()
-        loss, grad, increments = self._adjusted_cross_entropy(
-            cls_score.detach().float(), label)
-        if increments is not None:
-            self._add_increments(label, *increments)
+        logits = cls_score.detach()
+        if logits.dtype == torch.float64:
+            logits = logits.float()
+        loss, grad, produced = self._adjusted_cross_entropy(logits, label)
+        if self.training:
+            self._add_increments(label, produced, grad)
         return reduce_with_gradient(cls_score, loss, grad, weight, reduction,
                                     avg_factor, self.loss_weight)
 
@@ -225,44 +261,85 @@ class GALALoss(nn.Module):
         return total
 
     @torch.no_grad()
-    def commit(self, increments: torch.Tensor) -> None:
-        """Add (or, with ``momentum``, blend) ``increments`` into the
-        statistics.
+    def commit(self,
+               increments: torch.Tensor,
+               iteration: Optional[int] = None,
+               skip: Optional[torch.Tensor] = None) -> None:
+        """Add (or, with ``momentum``, blend) finite ``increments`` into the
+        statistics; record non-finite ones instead (see
+        :meth:`check_finite`). No host synchronisation.
 
         Args:
             increments (torch.Tensor): Shape (3, C): increments of ``theta``,
                 ``phi`` and ``negative_received``, e.g. from
                 :meth:`pop_pending`, summed over ranks.
+            iteration (int, optional): The 1-based training iteration the
+                increments belong to, recorded if they are non-finite.
+                Defaults to the count of training forwards.
+            skip (torch.Tensor, optional): Boolean scalar: drop the
+                increments without recording anything (a step the AMP loss
+                scaler skipped). Defaults to None (keep them).
         """
         if increments.shape != (3, self.num_classes):
             raise ValueError(
                 f'GALALoss.commit expects increments of shape (3, '
                 f'{self.num_classes}), got {tuple(increments.shape)}.')
         increments = increments.to(self.theta)
-        for stat, increment in zip(self._decayed_statistics(),
-                                   increments.unbind()):
-            stat.add_(increment, alpha=self._increment_weight)
+        finite = torch.isfinite(increments).all()
+        keep = finite if skip is None else finite & ~skip
+        bad = ~finite if skip is None else ~finite & ~skip
+        if self._first_nonfinite is None or (self._first_nonfinite.device
+                                             != self.theta.device):
+            self._first_nonfinite = torch.full((),
+                                               -1,
+                                               dtype=torch.int64,
+                                               device=self.theta.device)
+        step = self._forwards if iteration is None else iteration
+        self._first_nonfinite.copy_(
+            torch.where(bad & (self._first_nonfinite < 0), step,
+                        self._first_nonfinite))
+        increments = torch.where(keep, increments, 0.0)
+        for stat, increment in zip(
+            (self.theta, self.phi, self.negative_received),
+                increments.unbind()):
+            if self.momentum is None:
+                stat.add_(increment)
+            else:
+                blended = stat * self.momentum + increment * (1 -
+                                                              self.momentum)
+                stat.copy_(torch.where(keep, blended, stat))
 
-    @property
-    def _increment_weight(self) -> float:
-        """Weight of new increments: 1, or ``1 - momentum``."""
-        return 1.0 if self.momentum is None else 1 - self.momentum
+    def check_finite(self) -> None:
+        """Raise if a commit met non-finite increments (a host
+        synchronisation on CUDA: call it at intervals, not every step).
 
-    def _decayed_statistics(self) -> Tuple[torch.Tensor, ...]:
-        """``theta``, ``phi`` and ``negative_received``, first multiplied by
-        ``momentum`` in place if it is set."""
-        stats = (self.theta, self.phi, self.negative_received)
-        if self.momentum is not None:
-            for stat in stats:
-                stat.mul_(self.momentum)
-        return stats
+        Raises:
+            FloatingPointError: Naming the first such iteration.
+        """
+        if self._first_nonfinite is None:
+            return
+        iteration = int(self._first_nonfinite)
+        if iteration >= 0:
+            raise FloatingPointError(
+                f'GALALoss: the logits became non-finite (nan or inf) at '
+                f'training iteration {iteration}, so the loss is not finite '
+                'and training has diverged. That iteration\'s statistics '
+                'increments were not added: theta and phi hold the '
+                'statistics of the iterations before it. Lower the learning '
+                'rate (or use a loss scaler under fp16 AMP) and resume from '
+                'a checkpoint saved before that iteration.')
+
+    def train(self, mode: bool = True) -> 'GALALoss':
+        """Switch the mode; first raise if non-finite increments were met
+        (:meth:`check_finite`)."""
+        self.check_finite()
+        return super().train(mode)
 
     def _adjusted_cross_entropy(
         self, logits: torch.Tensor, label: torch.Tensor
-    ) -> Tuple[torch.Tensor, torch.Tensor, Optional[Increments]]:
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         r"""Per-sample cross-entropy on the adjusted logits, its gradient
-        with respect to the logits and, in training mode, the statistics
-        increments.
+        with respect to the logits and the per-sample statistic.
 
         The paper form is computed as :math:`z_j + \lambda_1 \log(\theta_j
         + \epsilon)` for all :math:`j`, plus :math:`\lambda_2 \log(\phi_k +
@@ -271,78 +348,61 @@ class GALALoss(nn.Module):
         :math:`\lambda_2 \log(\phi_k + \epsilon)`, which changes neither the
         softmax nor the loss. One log-softmax gives the loss :math:`-\log
         \tilde p_{ik}` (exact also where :math:`\tilde p_{ik}` underflows)
-        and, exponentiated in place, the gradient :math:`\tilde p_i -
-        e_{y_i}`; its target entry :math:`\tilde p_{ik} - 1 = -\sum_{j \ne
-        k} \tilde p_{ij}` is summed from the off-target probabilities (no
-        cancellation).
-
-        The increments are float32 sums of the off-target probabilities:
-        over classes, the increment of :math:`\theta_k` and :math:`\phi_k`
-        of each sample (a per-sample sum, so splitting a batch over ranks
-        does not change it), and over samples, the increment of
-        ``negative_received`` (which a split over ranks changes by float32
-        rounding; it is only logged).
-
-        All inputs are float32, so autocast changes none of the operations.
+        and the gradient :math:`\tilde p_i - e_{y_i}`; its target entry
+        :math:`\tilde p_{ik} - 1 = -\sum_{j \ne k} \tilde p_{ij}` is summed
+        from the off-target probabilities (no cancellation), and that float32
+        sum is the sample's increment of :math:`\theta_k` and :math:`\phi_k`
+        (a per-sample sum, so splitting a batch over ranks does not change
+        it). The computation is float32 whatever the logits' dtype, so
+        autocast changes none of it.
 
         Args:
-            logits (torch.Tensor): Detached float32 logits (N, C).
+            logits (torch.Tensor): Detached logits (N, C), float32, float16
+                or bfloat16.
             label (torch.Tensor): Checked int64 class indices (N, ).
 
         Returns:
-            tuple: The losses (N, ) and their gradient (N, C), float32; in
-            training mode also the float32 increments ``(produced,
-            received)`` of shapes (N, ) and (C, ), else None.
+            tuple: The losses (N, ), their gradient (N, C) and the
+            off-target masses (N, ), float32.
         """
-        index = label.unsqueeze(1)
+        log_theta = self.theta.add(self.eps).log_()
+        class_shift = log_theta.mul(self.lambda1).float()
+        target_shift = None
         if self.variant == 'paper':
-            # log(theta + eps) and log(phi + eps), (2, C), cast to float32
-            logs = torch.stack((self.theta, self.phi)).add_(
-                self.eps).log_().float()
-            adjusted = torch.add(logits, logs[0], alpha=self.lambda1)
-            at_target = logs.index_select(1, label)
-            target_shift = at_target[1].mul_(self.lambda2).sub_(
-                at_target[0], alpha=self.lambda1)
-            adjusted.scatter_add_(1, index, target_shift.unsqueeze(1))
-        else:
-            log_theta = self.theta.add(self.eps).log_().float()
-            adjusted = torch.add(logits, log_theta, alpha=self.lambda1)
-        log_probs = torch.log_softmax(adjusted, dim=1)
-        del adjusted  # lower peak memory
-        loss = log_probs.gather(1, index).squeeze(1).neg_()
-        grad = log_probs.exp_().scatter_(1, index, 0.0)  # off-target p~_ij
-        produced = grad.sum(dim=1)  # sum_{j != k} p~_ij = 1 - p~_ik
-        increments = (produced, grad.sum(dim=0)) if self.training else None
-        grad.scatter_(1, index, produced.neg().unsqueeze(1))
-        return loss, grad, increments
+            target_shift = self.phi.add(self.eps).log_().mul_(
+                self.lambda2).sub_(log_theta, alpha=self.lambda1).float()
+        backend = resolve_backend(self.backend, logits, 'GALALoss')
+        return adjusted_cross_entropy(logits, label, class_shift,
+                                      target_shift, 0.0, backend)
 
     @torch.no_grad()
     def _add_increments(self, label: torch.Tensor, produced: torch.Tensor,
-                        received: torch.Tensor) -> None:
-        """Commit one forward's increments (stand-alone) or keep them
-        pending (``sync_by_hook``).
+                        grad: torch.Tensor) -> None:
+        """Commit one training forward's increments (stand-alone) or keep
+        them pending (``sync_by_hook``).
 
         Args:
             label (torch.Tensor): Class indices (N, ).
             produced (torch.Tensor): Per-sample float32 increments of
                 ``theta`` and ``phi`` (N, ).
-            received (torch.Tensor): Float32 increments of
-                ``negative_received`` (C, ).
+            grad (torch.Tensor): The loss's float32 gradient (N, C), whose
+                off-target entries are the probabilities received.
         """
+        self._forwards += 1
         produced = produced.to(self.theta.dtype)
+        by_class = self.theta.new_zeros(self.num_classes).index_add_(
+            0, label, produced)
+        # column sums of the off-target probabilities: the target entries
+        # of grad are -produced
+        received = grad.sum(dim=0).to(by_class.dtype).index_add_(
+            0, label, produced)
+        increments = torch.stack([by_class, by_class, received])
         if self.sync_by_hook:
-            by_class = self.theta.new_zeros(self.num_classes).index_add_(
-                0, label, produced)
-            self._pending.append(
-                torch.stack([by_class, by_class,
-                             received.to(by_class.dtype)]))
+            self._pending.append(increments)
             return
-        # what commit() does, without building the (3, C) increments
-        theta, phi, negative_received = self._decayed_statistics()
-        weight = self._increment_weight
-        theta.index_add_(0, label, produced, alpha=weight)
-        phi.index_add_(0, label, produced, alpha=weight)
-        negative_received.add_(received, alpha=weight)
+        self.commit(increments)
+        if increments.device.type == 'cpu':
+            self.check_finite()
 
     def _check_inputs(self, cls_score: torch.Tensor, label: torch.Tensor,
                       weight: Optional[torch.Tensor]) -> None:

@@ -1,10 +1,12 @@
-from typing import Optional, Tuple
+from typing import Optional
 
 import torch
 import torch.nn as nn
 from mmpretrain.models.losses.utils import weight_reduce_loss
 from mmpretrain.registry import MODELS
 
+from mmlt.ops import (adjusted_cross_entropy, check_backend,
+                      resolve_backend)
 from .utils import (check_cls_score, check_labels, check_num_classes,
                     check_reduction, check_sample_weight, reduce_with_gradient,
                     resolve_reduction)
@@ -56,12 +58,19 @@ class LORTLoss(nn.Module):
         reduction (str): ``'none'``, ``'mean'`` or ``'sum'``.
             Defaults to ``'mean'``.
         loss_weight (float): Weight of the loss. Defaults to 1.0.
+        backend (str): Hard labels: ``'torch'`` (PyTorch operations),
+            ``'triton'`` (one Triton kernel that reads each row of logits
+            once and writes the loss and its gradient, see
+            :mod:`mmlt.ops.fused_cross_entropy`) or ``'auto'`` (Triton
+            for CUDA tensors when it imports, else torch). Soft labels
+            always use torch. Defaults to ``'auto'``.
     """
 
     def __init__(self,
                  eps: float = 0.98,
                  reduction: str = 'mean',
-                 loss_weight: float = 1.0) -> None:
+                 loss_weight: float = 1.0,
+                 backend: str = 'auto') -> None:
         super().__init__()
         if (isinstance(eps, bool) or not isinstance(eps, (int, float))
                 or not 0 <= eps < 1):
@@ -70,7 +79,9 @@ class LORTLoss(nn.Module):
                 'It is the label smoothing strength (0 is cross-entropy; '
                 'the paper uses 0.98 on CIFAR-100-LT).')
         check_reduction(reduction, 'LORTLoss')
+        check_backend(backend, 'LORTLoss')
         self.eps = float(eps)
+        self.backend = backend
         self.reduction = reduction
         self.loss_weight = loss_weight
 
@@ -104,14 +115,19 @@ class LORTLoss(nn.Module):
         check_sample_weight(weight, num_samples, 'LORTLoss')
         soft = check_labels(label, cls_score, 'LORTLoss', soft_labels=True)
 
-        logits = cls_score
-        if logits.dtype in (torch.float16, torch.bfloat16):
-            logits = logits.float()
         if not soft:
-            loss, grad = self._hard_label_loss(logits.detach(), label)
+            backend = resolve_backend(self.backend, cls_score, 'LORTLoss')
+            loss, grad, _ = adjusted_cross_entropy(
+                cls_score.detach(),
+                label.long(),
+                smoothing=self.eps,
+                backend=backend)
             return reduce_with_gradient(cls_score, loss, grad, weight,
                                         reduction, avg_factor,
                                         self.loss_weight)
+        logits = cls_score
+        if logits.dtype in (torch.float16, torch.bfloat16):
+            logits = logits.float()
         loss = (
             torch.logsumexp(logits, dim=1) -
             (1 - self.eps) * (label.to(logits.dtype) * logits).sum(dim=1) -
@@ -121,35 +137,9 @@ class LORTLoss(nn.Module):
         return self.loss_weight * weight_reduce_loss(
             loss, weight=weight, reduction=reduction, avg_factor=avg_factor)
 
-    def _hard_label_loss(
-            self, logits: torch.Tensor,
-            label: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        r"""Per-sample loss for class indices and its gradient
-        :math:`\mathrm{softmax}(z) - t` with respect to the logits, from one
-        log-softmax: :math:`\ell = -(1 - \epsilon) \log p_y -
-        \frac{\epsilon}{K} \sum_j \log p_j`.
-
-        Args:
-            logits (torch.Tensor): Detached logits (N, K), float32 or
-                float64.
-            label (torch.Tensor): Checked class indices (N, ).
-
-        Returns:
-            tuple[torch.Tensor, torch.Tensor]: The losses (N, ) and their
-            gradient (N, K).
-        """
-        index = label.long().unsqueeze(1)
-        smooth = self.eps / logits.size(1)
-        log_probs = torch.log_softmax(logits, dim=1)
-        target = log_probs.gather(1, index)
-        loss = log_probs.sum(dim=1).mul_(-smooth).sub_(
-            target.squeeze(1), alpha=1 - self.eps)
-        grad = log_probs.exp_().sub_(smooth)
-        grad.scatter_add_(1, index, target.fill_(self.eps - 1))
-        return loss, grad
-
     def extra_repr(self) -> str:
-        return f'eps={self.eps}, reduction={self.reduction!r}'
+        return (f'eps={self.eps}, reduction={self.reduction!r}, '
+                f'backend={self.backend!r}')
 
 
 def lort_target_ratio(eps: float, num_classes: int) -> float:

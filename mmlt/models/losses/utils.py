@@ -22,6 +22,21 @@ def check_num_classes(num_classes: int, owner: Optional[str] = None) -> None:
                          f'{num_classes!r}.')
 
 
+def check_number(value: float,
+                 name: str,
+                 owner: str,
+                 positive: bool = False) -> float:
+    """Return ``value`` as a float; raise unless it is a finite real number
+    (not a bool or a string) that is >= 0, or > 0 with ``positive``."""
+    bound = '> 0' if positive else '>= 0'
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not math.isfinite(value) or value < 0
+            or (positive and value == 0)):
+        raise ValueError(f'{owner}: {name} must be a finite number {bound}, '
+                         f'got {value!r} ({type(value).__name__}).')
+    return float(value)
+
+
 def check_reduction(reduction: str, owner: str) -> None:
     """Raise unless ``reduction`` is ``'none'``, ``'mean'`` or ``'sum'``."""
     if reduction not in REDUCTIONS:
@@ -114,7 +129,12 @@ def check_labels(label: torch.Tensor,
                 '`train_cfg.augments` from the model config.')
         row_sums = label.sum(dim=1)
         bad = (label < 0).any(dim=1) | ((row_sums - 1).abs() > 1e-3)
-        if bad.any():
+        if not label.device.type == 'cpu':
+            _assert_on_device(
+                ~bad.any(), f'{owner}: soft label rows must be non-negative '
+                'and sum to 1 (within 1e-3); move the batch to the CPU to '
+                'see which row is not.')
+        elif bad.any():
             index = int(bad.nonzero()[0])
             raise ValueError(
                 f'{owner}: soft label rows must be non-negative and sum to 1, '
@@ -132,7 +152,15 @@ def check_labels(label: torch.Tensor,
     if label.numel() != num_samples:
         raise ValueError(f'{owner}: got {label.numel()} labels for '
                          f'{num_samples} rows of cls_score.')
-    if num_samples:
+    if num_samples and label.device.type != 'cpu':
+        _assert_on_device(
+            ((label >= 0) & (label < num_classes)).all(),
+            f'{owner}: a label is outside the class range [0, {num_classes}) '
+            f'(num_classes={num_classes}); the labels are checked on the '
+            'device without naming the value, to keep the training step free '
+            'of host synchronisation: move the batch to the CPU, or check the '
+            "dataset's labels, to see which.")
+    elif num_samples:
         low, high = torch.aminmax(label)
         if int(low) < 0 or int(high) >= num_classes:
             index = int(((label < 0) | (label >= num_classes)).nonzero()[0])
@@ -140,6 +168,13 @@ def check_labels(label: torch.Tensor,
                 f'{owner}: label {int(label[index])} (sample {index}) is '
                 f'outside the class range [0, {num_classes}).')
     return False
+
+
+def _assert_on_device(condition: torch.Tensor, message: str) -> None:
+    """Assert a boolean device tensor without a host synchronisation: the
+    device raises ``message`` asynchronously (on CUDA the error surfaces at
+    the next synchronising call)."""
+    torch._assert_async(condition, message)
 
 
 class _LossWithGradient(Function):

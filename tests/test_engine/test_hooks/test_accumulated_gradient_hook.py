@@ -7,10 +7,13 @@ import torch.distributed as torch_dist
 import torch.multiprocessing as mp
 import torch.nn as nn
 from mmengine.logging import MessageHub
+from mmpretrain.registry import DATASETS
+from mmpretrain.structures import DataSample
 from torch.distributed.elastic.utils.distributed import get_free_port
 
 from mmlt.engine.hooks import AccumulatedGradientHook
 from mmlt.models.losses import GALALoss
+from toy_long_tail_runner import TOY_COUNTS, ToyLongTailDataset, build_runner
 
 # many x2 (> 100), medium x2 (20..100, both edges), few x2 (< 20)
 COUNTS = (300, 101, 100, 20, 19, 4)
@@ -163,3 +166,158 @@ def test_statistics_are_summed_over_ranks(tmp_path):
     # sum over the samples of each rank
     torch.testing.assert_close(
         ranks[0]['received'], single.negative_received, rtol=1e-6, atol=0)
+
+
+@DATASETS.register_module(force=True)
+class ToyNaNFromSecondBatch(ToyLongTailDataset):
+    """The toy data with nan features from sample 4 on: with batches of 4
+    the logits become non-finite at iteration 2."""
+
+    def __getitem__(self, index: int) -> dict:
+        item = super().__getitem__(index)
+        if index >= 4:
+            item['inputs'] = torch.full_like(item['inputs'], float('nan'))
+        return item
+
+
+GALA_LOSS = dict(type='GALALoss', num_classes=len(TOY_COUNTS))
+
+
+def test_run_with_non_finite_logits_fails_naming_the_iteration(tmp_path):
+    """A run whose logits turn nan at iteration 2 stops before saving a
+    checkpoint with the error naming iteration 2; theta holds iteration 1's
+    increments only."""
+    runner = build_runner(
+        tmp_path,
+        GALA_LOSS,
+        [dict(type='AccumulatedGradientHook', interval=100)],
+        name='gala_nan',
+        dataset=dict(type='ToyNaNFromSecondBatch'))
+    with pytest.raises(
+            FloatingPointError,
+            match='non-finite .* at training iteration 2,'):
+        runner.train()
+    loss = runner.model.head.loss_module
+    assert torch.isfinite(loss.theta).all()
+    # one commit of 4 samples: each adds its off-target mass (0, 1)
+    assert 0 < loss.theta.sum() < 4
+    assert not list(tmp_path.glob('**/*.pth'))
+
+
+def test_non_finite_error_at_interval_before_val_and_checkpoint():
+    loss = GALALoss(6).train()
+    hook = AccumulatedGradientHook(interval=3)
+    runner = make_runner(Wrapper(loss), 'gala_hook_nan')
+    hook.before_train(runner)
+    logits = torch.randn(4, 6)
+    logits[0, 0] = float('inf')
+    runner.iter = 0
+    loss(logits, torch.tensor([0, 1, 2, 3]))
+    hook.after_train_iter(runner, 0)  # no check before the interval
+    assert loss.theta.sum() == 0
+    for check in (lambda: hook.before_val(runner),
+                  lambda: hook.before_save_checkpoint(runner, {})):
+        with pytest.raises(FloatingPointError, match='iteration 1,'):
+            check()
+    runner.iter = 2
+    with pytest.raises(FloatingPointError, match='iteration 1,'):
+        hook.after_train_iter(runner, 2)  # iteration 3: the interval
+    with pytest.raises(FloatingPointError, match='iteration 1,'):
+        hook.after_train(runner)
+    assert not loss.sync_by_hook
+
+
+def test_step_skipped_by_the_loss_scaler_commits_nothing():
+    """A real (CPU) GradScaler skips the step whose loss is inf; theta/phi
+    stay untouched and it is no error. The next, finite step commits."""
+    torch.manual_seed(1)
+    fc = nn.Linear(3, 6)
+    loss = GALALoss(6).train()
+    model = Wrapper(loss)
+    model.fc = fc
+    scaler = torch.amp.GradScaler('cpu', init_scale=2.0**4)
+    optimizer = torch.optim.SGD(fc.parameters(), lr=0.1)
+    runner = make_runner(model, 'gala_hook_amp')
+    runner.optim_wrapper = SimpleNamespace(loss_scaler=scaler)
+    hook = AccumulatedGradientHook(interval=1)
+    hook.before_train(runner)
+    labels = torch.tensor([0, 1, 2, 3])
+    for it, features in enumerate(
+        (torch.full((4, 3), float('inf')), torch.randn(4, 3))):
+        runner.iter = it
+        hook.before_train_iter(runner, it)
+        before = fc.weight.detach().clone()
+        scaler.scale(loss(fc(features), labels)).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad()
+        hook.after_train_iter(runner, it)
+        if it == 0:
+            assert torch.equal(fc.weight, before)  # the scaler skipped
+            assert scaler.get_scale() == 2.0**3
+            assert loss.theta.sum() == 0 and loss.phi.sum() == 0
+            assert loss.negative_received.sum() == 0
+        else:
+            assert not torch.equal(fc.weight, before)
+            assert loss.theta.sum() > 0
+    hook.after_train(runner)  # no error
+
+
+def test_labels_checked_on_the_host():
+    hook = AccumulatedGradientHook()
+    runner = make_runner(Wrapper(GALALoss(6)), 'gala_hook_labels')
+    hook.before_train(runner)
+    samples = [
+        DataSample(metainfo=dict(img_path=f'img{i}.png')).set_gt_label(label)
+        for i, label in enumerate((0, 5, 6))
+    ]
+    hook.before_train_iter(runner, 0, dict(data_samples=samples[:2]))
+    with pytest.raises(
+            ValueError,
+            match=r'GALALoss: training label 6 of sample img2.png is '
+            r'outside the class range \[0, 6\) \(num_classes=6\)'):
+        hook.before_train_iter(runner, 0, dict(data_samples=samples))
+
+
+@pytest.fixture(scope='module')
+def ce_checkpoint(tmp_path_factory):
+    """A one-epoch cross-entropy run of the toy model: a checkpoint without
+    GALA statistics."""
+    work_dir = tmp_path_factory.mktemp('ce')
+    build_runner(
+        work_dir, dict(type='CrossEntropyLoss'), [], name='gala_ce').train()
+    return str(work_dir / 'epoch_1.pth')
+
+
+def test_resume_from_a_checkpoint_without_statistics_is_refused(
+        tmp_path, ce_checkpoint):
+    runner = build_runner(
+        tmp_path / 'resume',
+        GALA_LOSS, [dict(type='AccumulatedGradientHook')],
+        max_epochs=2,
+        name='gala_resume_ce',
+        load_from=ce_checkpoint,
+        resume=True)
+    with pytest.raises(
+            RuntimeError,
+            match=r'Resuming at iteration 3 from a checkpoint without GALA '
+            r'statistics \(no head.loss_module.theta .*'
+            r'resume_without_statistics=True'):
+        runner.train()
+
+
+def test_resume_without_statistics_on_request_and_load_from(
+        tmp_path, ce_checkpoint):
+    for name, resume, hook in (
+        ('asked', True, dict(resume_without_statistics=True)),
+        ('load_from', False, {})):
+        runner = build_runner(
+            tmp_path / name,
+            GALA_LOSS, [dict(type='AccumulatedGradientHook', **hook)],
+            max_epochs=2,
+            name=f'gala_resume_{name}',
+            load_from=ce_checkpoint,
+            resume=resume)
+        runner.train()
+        assert runner.iter == 6
+        assert runner.model.head.loss_module.theta.sum() > 0

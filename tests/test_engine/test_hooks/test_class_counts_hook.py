@@ -23,8 +23,9 @@ def test_fills_counts_in_a_training_run(tmp_path):
     runner.train()
     loss = runner.model.head.loss_module
     assert loss.class_counts.tolist() == list(TOY_COUNTS)
-    torch.testing.assert_close(loss.log_class_counts,
-                               torch.tensor(TOY_COUNTS).float().log())
+    counts = torch.tensor(TOY_COUNTS).double()
+    torch.testing.assert_close(loss.logit_adjustment,
+                               (counts / counts.sum()).log().float())
 
 
 def test_fills_every_consumer_and_keeps_matching_explicit_counts():

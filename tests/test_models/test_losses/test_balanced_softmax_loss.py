@@ -52,12 +52,11 @@ def test_gradient_is_balanced_softmax_minus_onehot():
     np.testing.assert_allclose(scores.grad.numpy(), expected, atol=1e-7)
 
 
-def test_equals_logit_adjustment_with_tau_one():
-    torch.manual_seed(2)
-    scores, labels = torch.randn(8, 5), torch.randint(0, 5, (8, ))
-    torch.testing.assert_close(
-        BalancedSoftmaxLoss(class_counts=COUNTS)(scores, labels),
-        LogitAdjustLoss(tau=1.0, class_counts=COUNTS)(scores, labels))
+def test_is_logit_adjustment_with_tau_one():
+    """A thin registration: the definition tests above check the values."""
+    loss = BalancedSoftmaxLoss(class_counts=COUNTS)
+    assert isinstance(loss, LogitAdjustLoss)
+    assert loss.tau == 1.0
 
 
 def test_soft_labels_use_the_balanced_softmax():

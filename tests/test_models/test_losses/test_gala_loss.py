@@ -1,4 +1,5 @@
 import math
+import re
 
 import pytest
 import torch
@@ -426,3 +427,119 @@ def test_distributed_training_without_hook_is_an_error(monkeypatch):
     loss.eval()
     loss.sync_by_hook = False
     loss(torch.randn(2, 3), torch.tensor([0, 1]))  # evaluation is fine
+
+
+@pytest.mark.parametrize('bad', [float('nan'), float('inf'), '1', -0.5,
+                                 True, None])
+@pytest.mark.parametrize('name', ['lambda1', 'lambda2', 'eps'])
+def test_non_finite_negative_or_non_numeric_arguments(name, bad):
+    with pytest.raises(
+            ValueError,
+            match=rf'GALALoss: {name} must be a finite number .*got '
+            rf'{re.escape(repr(bad))}'):
+        GALALoss(3, **{name: bad})
+
+
+def test_zero_lambdas_and_positive_eps():
+    assert GALALoss(3, lambda1=0, lambda2=0).lambda1 == 0.0
+    with pytest.raises(ValueError, match='eps must be a finite number > 0'):
+        GALALoss(3, eps=0.0)
+    with pytest.raises(ValueError, match="momentum .* got '0.9'"):
+        GALALoss(3, momentum='0.9')
+    with pytest.raises(ValueError, match="backend must be .* got 'gpu'"):
+        GALALoss(3, backend='gpu')
+
+
+@pytest.mark.parametrize('momentum', [None, 0.9])
+def test_non_finite_logits_are_never_committed(momentum):
+    """Stand-alone on the CPU the forward that meets nan logits raises,
+    naming its iteration, and leaves the statistics of the earlier ones."""
+    torch.manual_seed(8)
+    loss = GALALoss(4, momentum=momentum).train()
+    labels = torch.tensor([0, 1, 2, 3])
+    loss(torch.randn(4, 4), labels)
+    before = [s.clone() for s in (loss.theta, loss.phi,
+                                  loss.negative_received)]
+    logits = torch.randn(4, 4)
+    logits[2, 1] = float('nan')
+    with pytest.raises(
+            FloatingPointError,
+            match='non-finite .* at training iteration 2.*not added'):
+        loss(logits, labels)
+    for stat, old in zip((loss.theta, loss.phi, loss.negative_received),
+                         before):
+        assert torch.equal(stat, old)
+    with pytest.raises(FloatingPointError, match='iteration 2'):
+        loss.eval()
+
+
+def test_commit_records_the_first_non_finite_iteration_only():
+    loss = GALALoss(3)
+    bad = torch.full((3, 3), float('inf'), dtype=torch.float64)
+    good = torch.ones(3, 3, dtype=torch.float64)
+    loss.commit(good, iteration=4)
+    loss.commit(bad, iteration=5)
+    loss.commit(good, iteration=6)
+    loss.commit(bad, iteration=7)
+    assert loss.theta.tolist() == [2.0, 2.0, 2.0]
+    with pytest.raises(FloatingPointError, match='iteration 5,'):
+        loss.check_finite()
+
+
+@pytest.mark.parametrize('momentum', [None, 0.5])
+def test_skipped_step_leaves_statistics_untouched(momentum):
+    """A step the AMP loss scaler skipped: its increments, finite or not,
+    are dropped and nothing is recorded."""
+    loss = GALALoss(3, momentum=momentum)
+    loss.commit(torch.ones(3, 3, dtype=torch.float64), iteration=1)
+    before = loss.theta.clone()
+    for increments in (torch.full((3, 3), float('nan'), dtype=torch.float64),
+                       torch.full((3, 3), 2.0, dtype=torch.float64)):
+        loss.commit(increments, iteration=2, skip=torch.tensor(True))
+        assert torch.equal(loss.theta, before)
+    loss.check_finite()
+    loss.commit(
+        torch.full((3, 3), 2.0, dtype=torch.float64),
+        iteration=3,
+        skip=torch.tensor(False))
+    assert not torch.equal(loss.theta, before)
+
+
+@pytest.mark.parametrize('variant', ['paper', 'released_code'])
+@pytest.mark.parametrize('reduction', ['none', 'mean', 'sum'])
+@pytest.mark.parametrize('weighted', [False, True])
+def test_triton_backend_equals_torch(variant, reduction, weighted):
+    """Loss, gradient and statistics of the Triton kernel (on the CPU via
+    Triton's interpreter) equal the torch backend's within float32
+    rounding, over three training forwards."""
+    torch.manual_seed(9)
+    losses = {
+        backend: GALALoss(7, 1.2, 0.9, variant=variant,
+                          backend=backend).train()
+        for backend in ('torch', 'triton')
+    }
+    for _ in range(3):
+        logits = torch.randn(3, 7) * 3
+        labels = torch.randint(0, 7, (3, ))
+        weight = torch.rand(3) if weighted else None
+        values, grads = {}, {}
+        for backend, loss in losses.items():
+            z = logits.clone().requires_grad_()
+            value = loss(z, labels, weight=weight, reduction_override=reduction)
+            value.sum().backward()
+            values[backend], grads[backend] = value, z.grad
+        torch.testing.assert_close(
+            values['triton'], values['torch'], rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(
+            grads['triton'], grads['torch'], rtol=1e-6, atol=1e-6)
+    for name in ('theta', 'phi', 'negative_received'):
+        torch.testing.assert_close(
+            getattr(losses['triton'], name),
+            getattr(losses['torch'], name),
+            rtol=1e-6,
+            atol=1e-6)
+
+
+def test_triton_backend_refuses_out_of_range_labels():
+    with pytest.raises(ValueError, match=r'label 7 \(sample 0\)'):
+        GALALoss(7, backend='triton')(torch.randn(1, 7), torch.tensor([7]))

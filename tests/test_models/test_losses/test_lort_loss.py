@@ -240,3 +240,34 @@ def test_under_cuda_autocast_fp16():
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
     expected = retargeted_ce(logits.detach(), labels, 0.98).mean()
     torch.testing.assert_close(loss.double(), expected, rtol=1e-5, atol=0)
+
+
+@pytest.mark.parametrize('reduction', ['none', 'mean', 'sum'])
+@pytest.mark.parametrize('weighted', [False, True])
+@pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16])
+def test_triton_backend_equals_torch(reduction, weighted, dtype):
+    """Loss and gradient of the Triton kernel (on the CPU via Triton's
+    interpreter) equal the torch backend's within float32 rounding; bf16
+    logits are read as they are by both and computed in float32."""
+    torch.manual_seed(10)
+    logits = (torch.randn(3, 100) * 3).to(dtype)
+    labels = torch.randint(0, 100, (3, ))
+    weight = torch.rand(3) if weighted else None
+    values, grads = [], []
+    for backend in ('torch', 'triton'):
+        z = logits.clone().requires_grad_()
+        value = LORTLoss(0.98, backend=backend)(
+            z, labels, weight=weight, reduction_override=reduction)
+        value.sum().backward()
+        values.append(value)
+        grads.append(z.grad)
+    assert grads[1].dtype == dtype
+    torch.testing.assert_close(values[1], values[0], rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-6, atol=1e-6)
+
+
+def test_triton_backend_refuses_out_of_range_labels_and_bad_backend():
+    with pytest.raises(ValueError, match=r'label -1 \(sample 1\)'):
+        LORTLoss(backend='triton')(torch.randn(2, 5), torch.tensor([0, -1]))
+    with pytest.raises(ValueError, match="LORTLoss: backend must be"):
+        LORTLoss(backend='Triton')
