@@ -630,8 +630,7 @@ def format_table(rows: List[dict]) -> str:
         cells = [row['method']]
         for key in METRIC_KEYS:
             cells.append(
-                format_cell(row['mean'][key], row['std'][key],
-                            3 if key == 'ece' else 1))
+                format_cell(row['mean'][key], row['std'][key], 1))
         cells.append('; '.join(
             f'{key} ' + ', '.join(seed[key] for seed in row['chosen'])
             for key in row['chosen'][0]))
@@ -666,7 +665,7 @@ def format_markdown(report: dict) -> str:
             format_table(block['rows']), ''
         ]
     lines.append(
-        f'Accuracy in %, ECE in [0, 1] (15 bins); test split of '
+        f'Accuracy and ECE (15 bins) in %; test split of '
         f'{report["jobs"][0]["num_test"]} images, choices on a validation '
         f'split of {report["jobs"][0]["num_val"]} images by the '
         f'{SELECTION_RULE}. Tau grid {format_grid(settings["taus"])}; GALA '

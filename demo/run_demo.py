@@ -302,8 +302,7 @@ def format_table(rows: List[Dict]) -> str:
     ]
     for row in rows:
         cells = [row['method']]
-        cells += [f'{row[key]:.2f}' for key in METRIC_KEYS[:-1]]
-        cells.append(f'{row["ece"]:.3f}')
+        cells += [f'{row[key]:.2f}' for key in METRIC_KEYS]
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
@@ -551,7 +550,7 @@ def run(args: argparse.Namespace) -> Dict:
             print(f'  [{name}] {line}')
     print(f'\nFashion-MNIST-LT: {sum(counts)} training images, per class '
           f'{counts}; balanced test set of {runs["ce"]["num_test"]} images; '
-          f'training seed {args.seed}. Accuracy in %, ECE in [0, 1]; '
+          f'training seed {args.seed}. Accuracy and ECE in %; '
           'many > 100, medium 20..100, few < 20 training images.\n')
     print(table)
     print(f'\nWrote {png} and {results_json} ({wall:.0f} s in all).')

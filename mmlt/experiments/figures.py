@@ -44,7 +44,7 @@ def split_figures(record: SplitRecord,
 
     Returns:
         dict: ``top1``, ``mean_class_acc``, ``many``, ``medium``, ``few``
-        (percent), ``ece`` (in [0, 1]) and ``class_acc`` (list of C
+        and ``ece`` (all percent) and ``class_acc`` (list of C
         percentages).
     """
     logits = record.logits.to(torch.float64)

@@ -15,12 +15,11 @@ TABLE_COLUMNS = ('Method', ) + FIGURE_COLUMNS
 
 def format_figure(value: float, key: str, digits: int = 2,
                   std: Optional[float] = None) -> str:
-    """One cell: an accuracy with ``digits`` decimals, ECE with 3; ``n/a``
-    for nan (an empty shot group); ``mean ± std`` when ``std`` is given and
-    not nan."""
+    """One cell: a figure (percent, ECE too) with ``digits`` decimals;
+    ``n/a`` for nan (an empty shot group); ``mean ± std`` when ``std`` is
+    given and not nan."""
     if math.isnan(value):
         return 'n/a'
-    digits = 3 if key == 'ece' else digits
     if std is None or math.isnan(std):
         return f'{value:.{digits}f}'
     return f'{value:.{digits}f} ± {std:.{digits}f}'

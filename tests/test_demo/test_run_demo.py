@@ -88,7 +88,7 @@ def test_class_counts_and_groups(demo_run):
         class_acc = np.array(row['class_acc'])
         assert class_acc.shape == (10, )
         assert ((class_acc >= 0) & (class_acc <= 100)).all()
-        assert 0 <= row['ece'] <= 1
+        assert 0 <= row['ece'] <= 100
         # the metric's figures agree with the dumped predictions' per-class
         # accuracies (balanced test set: overall == mean per class)
         assert row['mean_class_acc'] == pytest.approx(class_acc.mean())

@@ -32,7 +32,7 @@ def reference(probs, labels, counts=COUNTS, bins=15):
         many=class_acc[counts > 100].mean(),
         medium=class_acc[(counts >= 20) & (counts <= 100)].mean(),
         few=class_acc[counts < 20].mean(),
-        ece=ece,
+        ece=100.0 * ece,
         class_acc=class_acc)
 
 

@@ -10,20 +10,20 @@ from mmlt.experiments import (figures_table, format_figure, machine_info,
                               plot_per_class_accuracy, write_json)
 
 FIGS = dict(top1=71.234, mean_class_acc=64.5, many=90.0, medium=60.125,
-            few=math.nan, ece=0.04567, class_acc=[90.0, 60.125, 43.375])
+            few=math.nan, ece=4.567, class_acc=[90.0, 60.125, 43.375])
 
 
 def test_figures_table():
     assert figures_table([dict(FIGS, method='CE')]).splitlines() == [
         '| Method | Overall | Mean/class | Many | Medium | Few | ECE |',
         '|---|---:|---:|---:|---:|---:|---:|',
-        '| CE | 71.23 | 64.50 | 90.00 | 60.12 | n/a | 0.046 |',
+        '| CE | 71.23 | 64.50 | 90.00 | 60.12 | n/a | 4.57 |',
     ]
 
 
 def test_cells_and_tables():
     assert format_figure(64.123, 'top1', 1, std=1.06) == '64.1 ± 1.1'
-    assert format_figure(0.12345, 'ece', 1, std=math.nan) == '0.123'
+    assert format_figure(12.345, 'ece', 1, std=math.nan) == '12.3'
     assert markdown_table(['tau', 'acc'], [['0', '1.0']], [True, True]) == (
         '| tau | acc |\n|---:|---:|\n| 0 | 1.0 |')
     with pytest.raises(ValueError, match='A row has 1 cells for 2 columns'):

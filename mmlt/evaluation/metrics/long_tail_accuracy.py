@@ -15,8 +15,8 @@ from ..shot_groups import (check_shot_thresholds, resolve_train_class_counts,
 class LongTailAccuracy(BaseMetric):
     r"""Accuracy metrics for long-tailed classification.
 
-    All figures except ``ece`` are top-1 based and in percent, like
-    MMPretrain's :class:`Accuracy`. With per-class accuracy
+    Every figure is in percent, like MMPretrain's :class:`Accuracy`; all
+    but ``top{k}`` (k > 1) are top-1 based. With per-class accuracy
     :math:`a_c = \#\{i: y_i = c, \hat y_i = c\} / \#\{i: y_i = c\}`:
 
     - ``top{k}``: fraction of samples whose label is among the ``k`` highest
@@ -30,10 +30,16 @@ class LongTailAccuracy(BaseMetric):
       ``low_shot_thr`` (the OLTR / classifier-balancing ``shot_acc``
       convention: a mean of per-class accuracies, not a pooled accuracy).
       A group holding no evaluated class is reported as ``nan``.
-    - ``ece``: expected calibration error in :math:`[0, 1]` of the top-1
-      confidence :math:`s_i = \max_j p_{ij}` with ``num_bins`` equal-width
-      bins :math:`B_b = (b/M, (b+1)/M]`:
-      :math:`\sum_b \frac{|B_b|}{N} |\mathrm{acc}(B_b) - \mathrm{conf}(B_b)|`.
+    - ``ece``: expected calibration error of the top-1 confidence
+      :math:`s_i = \max_j p_{ij}` with ``num_bins`` equal-width bins
+      :math:`B_b = (b/M, (b+1)/M]`, in percent (0 to 100):
+      :math:`100 \sum_b \frac{|B_b|}{N} |\mathrm{acc}(B_b) -
+      \mathrm{conf}(B_b)|`.
+
+    Besides these keys (prefixed ``long-tail/``), the top-k accuracies are
+    also reported under MMPretrain's names ``accuracy/top{k}`` (copies of
+    ``long-tail/top{k}``), so that ``save_best='accuracy/top1'``, log
+    parsers and MMPretrain's ``analyze_logs.py`` work unchanged.
 
     Classes without evaluated samples are left out of every class mean (a
     warning says how many). Shot groups use the *training* class counts,
@@ -59,6 +65,10 @@ class LongTailAccuracy(BaseMetric):
             'cpu' or 'gpu'. Defaults to 'cpu'.
         prefix (str, optional): Prefix of the metric names. Defaults to
             ``'long-tail'``.
+        accuracy_keys (bool): Whether to also report ``accuracy/top{k}``.
+            Set it to False when the evaluator also holds MMPretrain's
+            :class:`Accuracy`, which reports the same names. Defaults to
+            True.
 
     Examples:
         >>> from mmlt.evaluation import LongTailAccuracy
@@ -77,8 +87,10 @@ class LongTailAccuracy(BaseMetric):
                  low_shot_thr: int = 20,
                  num_bins: int = 15,
                  collect_device: str = 'cpu',
-                 prefix: Optional[str] = None) -> None:
+                 prefix: Optional[str] = None,
+                 accuracy_keys: bool = True) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
+        self.accuracy_keys = accuracy_keys
         self.topk = (topk, ) if isinstance(topk, int) else tuple(topk)
         if not self.topk or min(self.topk) < 1:
             raise ValueError(
@@ -90,6 +102,23 @@ class LongTailAccuracy(BaseMetric):
         self.many_shot_thr = many_shot_thr
         self.low_shot_thr = low_shot_thr
         self.num_bins = num_bins
+
+    def evaluate(self, size: int) -> Dict[str, float]:
+        """Compute the metrics and add the ``accuracy/top{k}`` copies.
+
+        Args:
+            size (int): Length of the entire evaluation dataset.
+
+        Returns:
+            dict[str, float]: The prefixed metrics, plus ``accuracy/top{k}``
+            if ``accuracy_keys``.
+        """
+        metrics = super().evaluate(size)
+        if self.accuracy_keys:
+            prefix = f'{self.prefix}/' if self.prefix else ''
+            for k in sorted(set(self.topk) | {1}):
+                metrics[f'accuracy/top{k}'] = metrics[f'{prefix}top{k}']
+        return metrics
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         """Store label, top-1 prediction, confidence and top-k hits of every
@@ -107,6 +136,7 @@ class LongTailAccuracy(BaseMetric):
                            'probabilities) in every data sample; the '
                            'classification heads of MMPretrain set it.')
         scores = torch.stack([s['pred_score'] for s in data_samples]).cpu()
+        check_finite_predictions(scores, 'pred_score', type(self).__name__)
         num_classes = scores.size(1)
         gt_labels = []
         for s in data_samples:
@@ -233,7 +263,7 @@ class LongTailAccuracy(BaseMetric):
         Returns:
             dict[str, float]: ``top1`` and ``mean_class_acc`` (percent),
             ``many``, ``medium``, ``few`` (percent, ``nan`` for an empty
-            group) and ``ece`` (in [0, 1]) when their inputs are given.
+            group) and ``ece`` (percent) when their inputs are given.
         """
         pred_labels = _to_label_array(pred_labels, 'pred_labels', num_classes)
         gt_labels = _to_label_array(gt_labels, 'gt_labels', num_classes)
@@ -272,7 +302,7 @@ class LongTailAccuracy(BaseMetric):
                 raise ValueError(
                     f'confidences has {confidences.size} entries but '
                     f'gt_labels has {gt_labels.size}.')
-            metrics['ece'] = expected_calibration_error(
+            metrics['ece'] = 100 * expected_calibration_error(
                 confidences, pred_labels == gt_labels, num_bins)
         return metrics
 
@@ -293,10 +323,16 @@ def expected_calibration_error(confidences: np.ndarray, correct: np.ndarray,
         num_bins (int): Number of bins M. Defaults to 15.
 
     Returns:
-        float: The ECE, in [0, 1].
+        float: The ECE as a fraction, in [0, 1] (the metrics report it in
+        percent).
     """
     tol = 1e-6  # float32 softmax may exceed 1 by rounding
-    bad = (confidences < 0) | (confidences > 1 + tol) | np.isnan(confidences)
+    if not np.isfinite(confidences).all():
+        raise ValueError(
+            'ECE needs finite top-1 probabilities, got '
+            f'{float(confidences[~np.isfinite(confidences)][0])!r}: the '
+            'logits became non-finite (e.g. training diverged).')
+    bad = (confidences < 0) | (confidences > 1 + tol)
     if bad.any():
         raise ValueError(
             'ECE needs top-1 probabilities in [0, 1], got '
@@ -308,6 +344,20 @@ def expected_calibration_error(confidences: np.ndarray, correct: np.ndarray,
         bins, weights=correct.astype(np.float64) - confidences,
         minlength=num_bins)
     return float(np.abs(gap).sum() / confidences.size)
+
+
+def check_finite_predictions(values: torch.Tensor, name: str,
+                             metric: str) -> None:
+    """Raise an error that says the logits became non-finite if ``values``
+    (scores or logits of a batch) hold ``nan`` or ``inf``."""
+    bad = ~torch.isfinite(values)
+    if bad.any():
+        rows = bad.any(dim=1).sum().item()
+        raise ValueError(
+            f'{metric}: `{name}` of {rows} of {values.size(0)} samples in a '
+            f'batch is non-finite (first: {values[bad][0].item()!r}): the '
+            "model's logits became non-finite, e.g. because training "
+            'diverged (learning rate too high, no gradient clipping).')
 
 
 def _to_label_array(labels, name: str, num_classes: int) -> np.ndarray:

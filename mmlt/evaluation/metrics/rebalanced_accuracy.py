@@ -8,7 +8,7 @@ from mmlt.models.heads.rebalanced_linear_head import (check_tau,
                                                       column_mass,
                                                       rebalance_probs)
 from ..shot_groups import resolve_train_class_counts
-from .long_tail_accuracy import LongTailAccuracy
+from .long_tail_accuracy import LongTailAccuracy, check_finite_predictions
 
 REBALANCE_MODES = ('transductive', 'stored')
 
@@ -81,6 +81,8 @@ class RebalancedAccuracy(LongTailAccuracy):
                     f'a label of shape {tuple(label.shape)}.')
             result = dict(
                 gt_label=int(label), logits=sample['pred_logits'].cpu())
+            check_finite_predictions(result['logits'][None], 'pred_logits',
+                                     type(self).__name__)
             method = sample.get('rebalance_method', 'prediction')
             if self.rebalance == 'stored':
                 if 'rebalance_tau' not in sample:

@@ -40,7 +40,8 @@ HAND_SCORES = [
 #   .85 -> bin 12, |1 - .85| = .15      .55 -> bin 8,  |0 - .55| = .55
 #   .45 -> bin 6,  |1 - .45| = .55      .35 -> bin 5,  |0 - .35| = .35
 #   .28 -> bin 4,  |1 - .28| = .72
-#   ECE = (.05 + .42 + .15 + .55 + .55 + .35 + .72) / 8 = 2.79 / 8 = .34875
+#   ECE = (.05 + .42 + .15 + .55 + .55 + .35 + .72) / 8 = 2.79 / 8 = .34875,
+#   reported in percent: 34.875.
 HAND_EXPECTED = dict(
     top1=62.5,
     top2=87.5,
@@ -49,7 +50,7 @@ HAND_EXPECTED = dict(
     many=200 / 3,
     medium=75.0,
     few=50.0,
-    ece=0.34875)
+    ece=34.875)
 
 
 def _samples(scores, labels):
@@ -100,7 +101,40 @@ def test_hand_worked_example_through_evaluator():
     result = _evaluate(
         dict(type='LongTailAccuracy', topk=(1, 2, 3)), HAND_SCORES, HAND_GT,
         meta)
+    mmpretrain_keys = {f'accuracy/top{k}': result.pop(f'accuracy/top{k}')
+                       for k in (1, 2, 3)}
     _assert_metrics_close(result, HAND_EXPECTED, prefix='long-tail/')
+    _assert_metrics_close(
+        mmpretrain_keys, {k: HAND_EXPECTED[k] for k in ('top1', 'top2',
+                                                        'top3')},
+        prefix='accuracy/')
+
+
+def test_accuracy_keys_equal_mmpretrain_accuracy():
+    """``accuracy/top{k}`` equals MMPretrain's own Accuracy on the same
+    samples; with accuracy_keys=False both metrics share one evaluator."""
+    meta = dict(classes=('a', 'b', 'c', 'd'), train_class_counts=HAND_COUNTS)
+    ours = _evaluate(dict(type='LongTailAccuracy', topk=(1, 2)), HAND_SCORES,
+                     HAND_GT, meta)
+    stock = _evaluate(dict(type='Accuracy', topk=(1, 2)), HAND_SCORES,
+                      HAND_GT, meta)
+    assert set(stock) == {'accuracy/top1', 'accuracy/top2'}
+    for key, value in stock.items():
+        assert ours[key] == pytest.approx(value, abs=1e-4)
+    # topk=(2, ) still reports top1, under both names.
+    top2 = _evaluate(dict(type='LongTailAccuracy', topk=(2, )), HAND_SCORES,
+                     HAND_GT, meta)
+    assert top2['accuracy/top1'] == top2['long-tail/top1'] == 62.5
+    assert top2['accuracy/top2'] == top2['long-tail/top2'] == 87.5
+    evaluator = Evaluator(metrics=[
+        METRICS.build(dict(type='LongTailAccuracy', accuracy_keys=False)),
+        METRICS.build(dict(type='Accuracy'))
+    ])
+    evaluator.dataset_meta = meta
+    evaluator.process(_samples(HAND_SCORES, HAND_GT))
+    both = evaluator.evaluate(len(HAND_GT))
+    assert both['accuracy/top1'] == pytest.approx(62.5)
+    assert 'long-tail/ece' in both
 
 
 def test_explicit_counts_override_dataset_meta_and_prefix():
@@ -319,3 +353,20 @@ def test_invalid_arguments_error():
 def test_non_probability_scores_error():
     with pytest.raises(ValueError, match='probabilities in \\[0, 1\\]'):
         LongTailAccuracy.calculate([0, 1], [0, 1], 2, confidences=[0.9, 3.0])
+
+
+@pytest.mark.parametrize('bad', [float('nan'), float('inf')])
+def test_non_finite_scores_say_the_logits_diverged(bad):
+    scores = [list(row) for row in HAND_SCORES]
+    scores[2][1] = bad
+    with pytest.raises(ValueError,
+                       match=r'LongTailAccuracy: `pred_score` of 1 of 8 '
+                       r'samples in a batch is non-finite .*logits became '
+                       'non-finite'):
+        _evaluate(dict(type='LongTailAccuracy'), scores, HAND_GT,
+                  dict(train_class_counts=HAND_COUNTS))
+    with pytest.raises(ValueError,
+                       match='ECE needs finite top-1 probabilities, got nan: '
+                       'the logits became non-finite'):
+        LongTailAccuracy.calculate([0, 1], [0, 1], 2,
+                                   confidences=[0.9, float('nan')])

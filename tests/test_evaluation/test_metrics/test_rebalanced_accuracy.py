@@ -128,6 +128,12 @@ def test_errors():
     metric.process(None, make_samples(logits, labels))
     with pytest.raises(ValueError, match='train_class_counts'):
         metric.evaluate(6)
+    logits[3, 2] = float('nan')
+    with pytest.raises(ValueError,
+                       match=r'RebalancedAccuracy: `pred_logits` of 1 of 1 '
+                       r'samples .* non-finite \(first: nan\).*logits became '
+                       'non-finite'):
+        RebalancedAccuracy().process(None, make_samples(logits, labels))
 
 
 def posthoc_head(method, tau):
