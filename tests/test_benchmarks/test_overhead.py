@@ -10,8 +10,8 @@ import torch
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 LOSSES = {
-    'CrossEntropy', 'GALALoss', 'LORTLoss', 'LogitAdjustLoss',
-    'BalancedSoftmaxLoss', 'LDAMLoss'
+    'CrossEntropy', 'CrossEntropy(label_smoothing)', 'GALALoss', 'LORTLoss',
+    'LogitAdjustLoss', 'BalancedSoftmaxLoss', 'LDAMLoss'
 }
 TIMING_KEYS = {'median_ms', 'ratio', 'ratio_min', 'ratio_max', 'repeats'}
 
@@ -85,6 +85,7 @@ def test_loss_rows(report):
         for row in at_size.values():
             check_timing(row)
             assert row['device'] == 'cpu' and row['calls_per_sample'] >= 1
+            assert row['backend'] == 'torch'  # 'auto' on the CPU
             check_memory(report, row)
 
 
