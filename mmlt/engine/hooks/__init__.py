@@ -1,9 +1,10 @@
 from .class_counts_hook import ClassCountsHook
 from .loss_epoch_hook import LossEpochHook
 from .accumulated_gradient_hook import AccumulatedGradientHook
+from .class_accuracy_hook import ClassAccuracyHook
 from .classifier_retraining_hook import ClassifierRetrainingHook
 
 __all__ = [
     'ClassCountsHook', 'LossEpochHook', 'AccumulatedGradientHook',
-    'ClassifierRetrainingHook'
+    'ClassifierRetrainingHook', 'ClassAccuracyHook'
 ]

@@ -42,7 +42,10 @@ class LongTailAccuracy(BaseMetric):
     parsers and MMPretrain's ``analyze_logs.py`` work unchanged.
 
     Classes without evaluated samples are left out of every class mean (a
-    warning says how many). Shot groups use the *training* class counts,
+    warning says how many). After each evaluation,
+    :attr:`per_class_accuracy` holds the per-class accuracies (percent, ``nan`` for a class without
+    samples) on the rank that computed the metrics, for
+    :class:`ClassAccuracyHook` to log. Shot groups use the *training* class counts,
     taken from ``train_class_counts`` if given, else from the dataset's
     ``metainfo['train_class_counts']``.
 
@@ -91,6 +94,8 @@ class LongTailAccuracy(BaseMetric):
                  accuracy_keys: bool = True) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.accuracy_keys = accuracy_keys
+        # Figure-name prefix ('' or 'rebalanced/') -> (C, ) accuracies.
+        self.per_class_accuracy: Dict[str, np.ndarray] = {}
         self.topk = (topk, ) if isinstance(topk, int) else tuple(topk)
         if not self.topk or min(self.topk) < 1:
             raise ValueError(
@@ -193,9 +198,11 @@ class LongTailAccuracy(BaseMetric):
         counts = resolve_train_class_counts(self.train_class_counts,
                                             self.dataset_meta,
                                             type(self).__name__)
+        pred_labels = np.array([res['pred_label'] for res in results])
+        gt_labels = np.array([res['gt_label'] for res in results])
         metrics = self.calculate(
-            pred_labels=np.array([res['pred_label'] for res in results]),
-            gt_labels=np.array([res['gt_label'] for res in results]),
+            pred_labels=pred_labels,
+            gt_labels=gt_labels,
             num_classes=num_classes,
             confidences=np.array([res['confidence'] for res in results]),
             train_class_counts=counts,
@@ -207,6 +214,9 @@ class LongTailAccuracy(BaseMetric):
         extra_ks = [k for k in self.topk if k > 1]
         for i, k in enumerate(extra_ks):
             metrics[f'top{k}'] = float(hits[:, i].mean() * 100)
+        self.per_class_accuracy = {
+            '': self.class_accuracy(pred_labels, gt_labels, num_classes)
+        }
         return metrics
 
     @staticmethod

@@ -133,6 +133,13 @@ class RebalancedAccuracy(LongTailAccuracy):
         for key, value in self.metrics_from_probs(rebalanced,
                                                   gt_labels).items():
             metrics[f'rebalanced/{key}'] = value
+        num_classes = probs.size(1)
+        self.per_class_accuracy = {
+            prefix: self.class_accuracy(
+                scores.topk(1, dim=1).indices[:, 0].numpy(), gt_labels,
+                num_classes)
+            for prefix, scores in (('', probs), ('rebalanced/', rebalanced))
+        }
         return metrics
 
     def metrics_from_probs(self, probs: torch.Tensor,

@@ -75,6 +75,11 @@ def test_hand_worked_example():
     assert metrics['long-tail/few'] == 0.0
     assert metrics['long-tail/rebalanced/top1'] == 100.0
     assert metrics['long-tail/rebalanced/few'] == 100.0
+    # MMPretrain's name carries the plain top-1; the per-class accuracies
+    # (for ClassAccuracyHook) are kept for both predictions.
+    assert metrics['accuracy/top1'] == pytest.approx(200 / 3)
+    assert metric.per_class_accuracy['rebalanced/'].tolist() == [100., 100.]
+    assert metric.per_class_accuracy[''].tolist() == [100., 0.]
 
 
 def test_stored_equals_transductive_on_the_same_split():
