@@ -40,14 +40,10 @@ test_cfg = dict()
 val_evaluator = dict(type='RebalancedAccuracy', tau=1.0)
 test_evaluator = val_evaluator
 
-# The OneCycleLR state holds a function, which mmlt's weights-only checkpoint
-# loading refuses, so checkpoints leave the scheduler out (the demo loads
-# them for testing and stage 2, never to resume).
+# Checkpoints keep the OneCycleLR state (mmlt's weights-only loading allows
+# its annealing function), so `tools/train.py --resume` continues the
+# schedule where it stopped.
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(
-        type='CheckpointHook',
-        interval=30,
-        max_keep_ckpts=1,
-        save_param_scheduler=False))
+    checkpoint=dict(type='CheckpointHook', interval=30, max_keep_ckpts=1))
 randomness = dict(seed=0, deterministic=False)
