@@ -1,6 +1,7 @@
 """GALA and prediction re-balancing through the tools: two-process
-``tools/dist_train.sh`` / ``tools/dist_test.sh`` against single-process
-runs, ``--resume auto``, the column-mass and tau tools and single-image
+``tools/dist_train.sh`` / ``tools/dist_test.sh``, two-node and Slurm
+(tests/test_tools/slurm_cluster.py) launches against single-process runs,
+``--resume auto``, the column-mass and tau tools and single-image
 inference. Tiny synthetic data and a BN-free MLP
 (tests/data/gala/gala_test_modules.py), gradient accumulation over 2
 iterations, CPU, gloo."""
@@ -18,6 +19,8 @@ from mmengine.runner.checkpoint import _load_checkpoint
 from torch.distributed.elastic.utils.distributed import get_free_port
 
 import mmlt  # noqa: F401  (checkpoint loading policy)
+from slurm_cluster import (PARTITION, single_node_cluster,
+                           skip_or_fail_without_slurm)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DATA_DIR = osp.join(REPO_ROOT, 'tests', 'data', 'gala')
@@ -26,26 +29,60 @@ STATS = ('theta', 'phi', 'negative_received')
 TIMEOUT = 180
 
 
-def run(args):
+def tool_env(base=None, **extra):
+    """The environment of a tool run: ``base`` (default: this process's)
+    with one thread, this interpreter, a free ``PORT`` and ``DATA_DIR`` on
+    ``PYTHONPATH``, updated by ``extra``."""
+    base = os.environ if base is None else base
     env = dict(
-        os.environ,
+        base,
         OMP_NUM_THREADS='1',
         MKL_NUM_THREADS='1',
         PYTHON=sys.executable,
         PORT=str(get_free_port()),
-        PYTHONPATH=os.pathsep.join(
-            [DATA_DIR, os.environ.get('PYTHONPATH', '')]))
+        PYTHONPATH=os.pathsep.join([DATA_DIR,
+                                    base.get('PYTHONPATH', '')]))
     env.pop('MMLT_TRUST_CHECKPOINTS', None)
+    env.update(extra)
+    return env
+
+
+def run(args, env=None):
     result = subprocess.run(
         args,
         cwd=REPO_ROOT,
-        env=env,
+        env=tool_env() if env is None else env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         timeout=TIMEOUT)
     assert result.returncode == 0, result.stdout[-4000:]
     return result.stdout
+
+
+def run_two_nodes(args):
+    """``args`` as two processes, the two nodes of ``NNODES=2`` launched
+    with ``MASTER_ADDR=127.0.0.1`` on this machine."""
+    env = tool_env(NNODES='2', MASTER_ADDR='127.0.0.1')
+    nodes = [
+        subprocess.Popen(
+            args,
+            cwd=REPO_ROOT,
+            env=dict(env, NODE_RANK=str(rank)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True) for rank in range(2)
+    ]
+    try:
+        logs = [node.communicate(timeout=TIMEOUT)[0] for node in nodes]
+    finally:
+        for node in nodes:
+            if node.poll() is None:
+                node.kill()
+                node.wait()
+    for rank, (node, log) in enumerate(zip(nodes, logs)):
+        assert node.returncode == 0, f'node {rank}:\n{log[-4000:]}'
+    return logs
 
 
 def train(work_dir, *extra):
@@ -61,6 +98,10 @@ def evaluate(checkpoint, work_dir, nproc=1, *extra):
     else:
         args = ['bash', 'tools/dist_test.sh', CONFIG, str(checkpoint), '2']
     run(args + ['--work-dir', str(work_dir), *extra])
+    return read_test_metrics(work_dir, nproc)
+
+
+def read_test_metrics(work_dir, nproc):
     metrics = []
     for rank in range(nproc):
         with open(osp.join(work_dir, f'test_metrics_rank{rank}.json')) as f:
@@ -85,15 +126,12 @@ def single_run(tmp_path_factory):
     return work_dir
 
 
-def test_dist_train_statistics_match_single_process(single_run, tmp_path):
-    # 2 processes x batch 2: the same global batches as the single run
-    run([
-        'bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir',
-        str(tmp_path), '--cfg-options', 'train_dataloader.batch_size=2'
-    ])
-    ranks = [gala_stats(tmp_path, rank) for rank in range(2)]
+def assert_two_process_stats_match(work_dir, single_run):
+    """The statistics of a 2-process x batch 2 run in ``work_dir`` (the
+    same global batches as the single run) equal the single run's."""
+    ranks = [gala_stats(work_dir, rank) for rank in range(2)]
     single = gala_stats(single_run)
-    in_checkpoint = checkpoint_stats(tmp_path / 'epoch_2.pth')
+    in_checkpoint = checkpoint_stats(work_dir / 'epoch_2.pth')
     for name in STATS:
         assert torch.equal(ranks[0][name], ranks[1][name]), name
         assert torch.equal(ranks[0][name], in_checkpoint[name]), name
@@ -107,6 +145,22 @@ def test_dist_train_statistics_match_single_process(single_run, tmp_path):
     # produced (phi): the same float32 probabilities, summed in another order
     assert ranks[0]['negative_received'].sum().item() == pytest.approx(
         ranks[0]['phi'].sum().item(), rel=1e-6)
+
+
+def assert_test_metrics_match(metrics, single_test_metrics):
+    """Both ranks received the single-process test metrics."""
+    assert metrics[0] == metrics[1]
+    assert set(metrics[0]) == set(single_test_metrics)
+    for key, value in single_test_metrics.items():
+        assert metrics[0][key] == pytest.approx(value, abs=1e-9), key
+
+
+def test_dist_train_statistics_match_single_process(single_run, tmp_path):
+    run([
+        'bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir',
+        str(tmp_path), '--cfg-options', 'train_dataloader.batch_size=2'
+    ])
+    assert_two_process_stats_match(tmp_path, single_run)
 
 
 def test_resume_auto_is_bit_identical(single_run, tmp_path):
@@ -134,15 +188,73 @@ def test_dist_test_transductive_matches_single_process(single_run,
                                                        single_test_metrics,
                                                        tmp_path):
     dist = evaluate(single_run / 'epoch_2.pth', tmp_path, 2)
-    assert dist[0] == dist[1]
-    assert set(dist[0]) == set(single_test_metrics)
-    for key, value in single_test_metrics.items():
-        assert dist[0][key] == pytest.approx(value, abs=1e-9), key
+    assert_test_metrics_match(dist, single_test_metrics)
     rebalanced = [
         key for key in single_test_metrics
         if key.startswith('long-tail/rebalanced/')
     ]
     assert len(rebalanced) == len(single_test_metrics) // 2
+
+
+def test_two_node_launch_matches_single_process(single_run,
+                                                single_test_metrics,
+                                                tmp_path):
+    """``NNODES=2 NODE_RANK=0|1 tools/dist_train.sh CONFIG 1`` (then
+    ``dist_test.sh``) as two processes: one process per node, global ranks
+    from the node ranks."""
+    train_dir = tmp_path / 'train'
+    logs = run_two_nodes([
+        'bash', 'tools/dist_train.sh', CONFIG, '1', '--work-dir',
+        str(train_dir), '--cfg-options', 'train_dataloader.batch_size=2'
+    ])
+    assert 'GPU number: 2' in logs[0]
+    assert_two_process_stats_match(train_dir, single_run)
+
+    test_dir = tmp_path / 'test'
+    run_two_nodes([
+        'bash', 'tools/dist_test.sh', CONFIG,
+        str(single_run / 'epoch_2.pth'), '1', '--work-dir',
+        str(test_dir)
+    ])
+    assert_test_metrics_match(read_test_metrics(test_dir, 2),
+                              single_test_metrics)
+
+
+@pytest.fixture(scope='module')
+def slurm_cluster(tmp_path_factory):
+    skip_or_fail_without_slurm()
+    with single_node_cluster(tmp_path_factory.mktemp('slurm')) as env:
+        yield env
+
+
+def test_slurm_launch_matches_single_process(single_run, single_test_metrics,
+                                             slurm_cluster, tmp_path):
+    """``tools/slurm_train.sh`` / ``slurm_test.sh`` with ``GPUS=2
+    GPUS_PER_NODE=0`` on a real single-node Slurm cluster: two CPU tasks,
+    no ``--gres``."""
+    env = tool_env(
+        slurm_cluster,
+        GPUS='2',
+        GPUS_PER_NODE='0',
+        CPUS_PER_TASK='1',
+        MASTER_ADDR='127.0.0.1',
+        MASTER_PORT=str(get_free_port()))
+    train_dir = tmp_path / 'train'
+    log = run([
+        'bash', 'tools/slurm_train.sh', PARTITION, 'mmlt-gala', CONFIG,
+        str(train_dir), '--cfg-options', 'train_dataloader.batch_size=2'
+    ], env)
+    assert '--gres' not in log and '--ntasks=2' in log
+    assert_two_process_stats_match(train_dir, single_run)
+
+    test_dir = tmp_path / 'test'
+    run([
+        'bash', 'tools/slurm_test.sh', PARTITION, 'mmlt-gala-test', CONFIG,
+        str(single_run / 'epoch_2.pth'), '--work-dir',
+        str(test_dir)
+    ], env)
+    assert_test_metrics_match(read_test_metrics(test_dir, 2),
+                              single_test_metrics)
 
 
 def test_stored_column_mass_matches_transductive(single_run,
