@@ -1,0 +1,132 @@
+"""Reading the predictions that ``tools/test.py --out`` writes (mmengine's
+``DumpResults``: a pickled list of per-sample dicts with ``pred_score``,
+``gt_label`` and, from ``LogitsLinearClsHead`` and its subclasses,
+``pred_logits``).
+
+The file is unpickled with an allowlist (tensors, NumPy arrays, containers
+and numbers: what a dump of MMPretrain data samples holds), so a file that
+would run code is refused rather than executed. Rows are copied into one
+preallocated array per field while the list is read, so the memory peak is
+about the arrays themselves, not twice them.
+"""
+import io
+import os.path as osp
+import pickle
+from typing import Dict
+
+import numpy as np
+import torch
+
+
+def _load_storage(data: bytes):
+    # torch pickles a tensor's storage with `torch.save`; read it back
+    # weights-only instead of with torch's own `weights_only=False`.
+    return torch.load(io.BytesIO(data), weights_only=True)
+
+
+_ALLOWED = {
+    ('torch._utils', '_rebuild_tensor_v2'): None,
+    ('torch.storage', '_load_from_bytes'): _load_storage,
+    ('collections', 'OrderedDict'): None,
+    ('_codecs', 'encode'): None,  # bytes under pickle protocol 2
+    ('numpy.core.multiarray', '_reconstruct'): None,
+    ('numpy._core.multiarray', '_reconstruct'): None,
+    ('numpy.core.multiarray', 'scalar'): None,
+    ('numpy._core.multiarray', 'scalar'): None,
+    ('numpy', 'ndarray'): None,
+    ('numpy', 'dtype'): None,
+}
+
+
+class _Refused(pickle.UnpicklingError):
+    """A global outside the allowlist."""
+
+
+class _DumpUnpickler(pickle.Unpickler):
+
+    def __init__(self, file, path: str):
+        super().__init__(file)
+        self.path = path
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _ALLOWED:
+            raise _Refused(
+                f'{self.path} refers to {module}.{name}, which a '
+                'tools/test.py --out dump (tensors, arrays, numbers) does '
+                'not hold; refusing to load it.')
+        replacement = _ALLOWED[(module, name)]
+        return replacement if replacement is not None else super().find_class(
+            module, name)
+
+
+def read_test_dump(path: str) -> Dict[str, np.ndarray]:
+    """The scores, labels and (if dumped) logits of a ``tools/test.py
+    --out`` file.
+
+    Args:
+        path (str): The ``.pkl`` file.
+
+    Returns:
+        dict[str, np.ndarray]: ``scores`` (N, C) float32, ``labels`` (N, )
+        int64 and, when every sample has ``pred_logits``, ``logits`` (N, C)
+        float32; in the dump's (dataset) order.
+    """
+    expected = ('expected a tools/test.py --out dump: a list of per-sample '
+                'dicts with `pred_score` and `gt_label`')
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{path} does not exist; {expected}.')
+    try:
+        with open(path, 'rb') as f:
+            samples = _DumpUnpickler(f, path).load()
+    except _Refused as error:
+        raise ValueError(str(error)) from None
+    except Exception as error:  # truncated or not a pickle at all
+        raise ValueError(f'{path} cannot be unpickled ({type(error).__name__}'
+                         f': {error}); {expected}.') from None
+    if not isinstance(samples, list) or not samples or not all(
+            isinstance(s, dict) for s in samples):
+        raise ValueError(f'{path} holds a {type(samples).__name__}'
+                         f'{" (empty)" if samples == [] else ""}; {expected}.')
+    for key in ('pred_score', 'gt_label'):
+        missing = next((i for i, s in enumerate(samples) if key not in s),
+                       None)
+        if missing is not None:
+            raise ValueError(f'{path}: sample {missing} has no `{key}` '
+                             f'(keys {sorted(samples[missing])}); '
+                             f'{expected}.')
+    with_logits = sum('pred_logits' in s for s in samples)
+    if 0 < with_logits < len(samples):
+        raise ValueError(
+            f'{path}: {with_logits} of {len(samples)} samples have '
+            '`pred_logits`; expected all or none (one head per dump).')
+
+    fields = [('pred_score', 'scores')]
+    if with_logits:
+        fields.append(('pred_logits', 'logits'))
+    num_classes = torch.as_tensor(samples[0]['pred_score']).numel()
+    arrays = {
+        name: np.empty((len(samples), num_classes), dtype=np.float32)
+        for _, name in fields
+    }
+    labels = np.empty(len(samples), dtype=np.int64)
+    for i, sample in enumerate(samples):
+        for key, name in fields:
+            row = torch.as_tensor(sample.pop(key)).detach().reshape(-1).float()
+            if row.numel() != num_classes:
+                raise ValueError(
+                    f'{path}: sample {i} has {row.numel()} `{key}` values, '
+                    f'sample 0 has {num_classes}; expected one class count '
+                    'in a dump.')
+            arrays[name][i] = row.numpy()
+        label = torch.as_tensor(sample['gt_label']).reshape(-1)
+        if label.numel() != 1:
+            raise ValueError(
+                f'{path}: sample {i} has a `gt_label` of {label.numel()} '
+                'values; expected one hard label per sample.')
+        labels[i] = int(label)
+        samples[i] = None  # free the rest of the sample
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise ValueError(
+            f'{path}: labels range over [{labels.min()}, {labels.max()}] '
+            f'but the scores have {num_classes} classes.')
+    return dict(arrays, labels=labels)
