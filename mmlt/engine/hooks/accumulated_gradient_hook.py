@@ -11,6 +11,7 @@ from mmpretrain.registry import HOOKS
 from mmlt.evaluation.shot_groups import (check_shot_thresholds,
                                          shot_group_masks)
 from mmlt.models.losses.gala_loss import GALALoss
+from mmlt.models.losses.utils import check_batch_labels
 
 DATA_BATCH = Optional[dict]
 
@@ -154,7 +155,7 @@ class AccumulatedGradientHook(Hook):
                           data_batch: DATA_BATCH = None) -> None:
         """Check the batch's labels on the host; note the AMP loss scale."""
         for loss in self.losses:
-            check_batch_labels(data_batch, loss.num_classes)
+            check_batch_labels(data_batch, loss.num_classes, 'GALALoss')
         self._scale_before = self._loss_scale(runner)
 
     def after_train_iter(self,
@@ -253,28 +254,3 @@ class AccumulatedGradientHook(Hook):
             'train on a dataset whose metainfo has `train_class_counts` or '
             'that has `get_gt_labels()`.')
 
-
-def check_batch_labels(data_batch: DATA_BATCH, num_classes: int) -> None:
-    """Check the ``gt_label`` of a batch's data samples against
-    ``num_classes`` where they are still on the host (no device sync);
-    labels already on a device are left to the loss's device check.
-
-    Raises:
-        ValueError: Naming the label, the sample (its ``img_path`` if it
-            has one) and ``num_classes``.
-    """
-    if not isinstance(data_batch, dict):
-        return
-    for sample in data_batch.get('data_samples') or ():
-        label = getattr(sample, 'gt_label', None)
-        if (not isinstance(label, torch.Tensor) or label.device.type != 'cpu'
-                or label.is_floating_point() or not label.numel()):
-            continue
-        bad = (label < 0) | (label >= num_classes)
-        if bad.any():
-            where = sample.metainfo.get('img_path', sample.metainfo.get(
-                'sample_idx', '?'))
-            raise ValueError(
-                f'GALALoss: training label {int(label[bad][0])} of sample '
-                f'{where} is outside the class range [0, {num_classes}) '
-                f'(num_classes={num_classes}).')

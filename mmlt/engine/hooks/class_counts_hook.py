@@ -1,4 +1,4 @@
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -6,6 +6,8 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
+
+from mmlt.models.losses.utils import check_batch_labels
 
 
 @HOOKS.register_module()
@@ -22,11 +24,18 @@ class ClassCountsHook(Hook):
     dataset's the hook raises, since the loss would then not match the
     training set.
 
+    Before each training iteration it checks the batch's labels against
+    the number of classes on the host (where the losses' own check on a
+    CUDA device cannot name the value without a host synchronisation).
+
     Example:
         >>> custom_hooks = [dict(type='ClassCountsHook')]
     """
 
     priority = 'NORMAL'
+
+    def __init__(self) -> None:
+        self.label_checks: List[Tuple[str, int]] = []
 
     def before_train(self, runner) -> None:
         """Set the train class counts on the model's losses.
@@ -66,11 +75,21 @@ class ClassCountsHook(Hook):
                     f'({counts.numel()} classes, max {counts.max():g}, min '
                     f'{counts.min():g}); remove class_counts from its config '
                     'or make them match.')
+        self.label_checks = [(type(module).__name__, counts.numel())
+                             for _, module in targets]
         print_log(
             f'ClassCountsHook: {counts.numel()} train class counts '
             f'({counts.max():g} .. {counts.min():g}) set on '
             f'{", ".join(name for name, _ in targets)}.',
             logger='current')
+
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
+                          data_batch: Optional[dict] = None) -> None:
+        """Check the batch's labels on the host."""
+        for owner, num_classes in self.label_checks:
+            check_batch_labels(data_batch, num_classes, owner)
 
     @staticmethod
     def _count_consumers(model: nn.Module) -> List[Tuple[str, nn.Module]]:

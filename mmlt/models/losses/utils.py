@@ -170,6 +170,39 @@ def check_labels(label: torch.Tensor,
     return False
 
 
+def check_batch_labels(data_batch: Optional[dict], num_classes: int,
+                       owner: str) -> None:
+    """Check the hard ``gt_label`` of a batch's data samples against
+    ``num_classes`` while they are still on the host (one vectorised check,
+    no device sync); labels already on a device, and soft labels, are left
+    to the loss's own check.
+
+    Raises:
+        ValueError: Naming the label, the sample (its ``img_path`` or
+            ``sample_idx`` if it has one) and ``num_classes``.
+    """
+    if not isinstance(data_batch, dict):
+        return
+    samples = [
+        sample for sample in data_batch.get('data_samples') or ()
+        if isinstance(getattr(sample, 'gt_label', None), torch.Tensor)
+    ]
+    labels = [sample.gt_label for sample in samples]
+    if (not labels or any(label.device.type != 'cpu' or label.numel() != 1
+                          or label.is_floating_point() for label in labels)):
+        return
+    labels = torch.cat([label.view(1) for label in labels])
+    bad = ((labels < 0) | (labels >= num_classes)).nonzero()
+    if bad.numel():
+        index = int(bad[0])
+        metainfo = samples[index].metainfo
+        where = metainfo.get('img_path', metainfo.get('sample_idx', index))
+        raise ValueError(
+            f'{owner}: training label {int(labels[index])} of sample {where} '
+            f'is outside the class range [0, {num_classes}) '
+            f'(num_classes={num_classes}).')
+
+
 def _assert_on_device(condition: torch.Tensor, message: str) -> None:
     """Assert a boolean device tensor without a host synchronisation: the
     device raises ``message`` asynchronously (on CUDA the error surfaces at

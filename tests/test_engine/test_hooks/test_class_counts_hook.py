@@ -57,3 +57,19 @@ def test_model_without_consumer():
     with pytest.raises(ValueError, match='no module with a `set_class_counts'):
         ClassCountsHook().before_train(
             fake_runner(nn.Linear(2, 2), ToyLongTailDataset()))
+
+
+def test_labels_checked_on_the_host_before_each_iteration():
+    model = nn.ModuleDict(dict(la=LogitAdjustLoss()))
+    hook = ClassCountsHook()
+    hook.before_train(fake_runner(model, ToyLongTailDataset()))
+    dataset = ToyLongTailDataset()
+    batch = dict(data_samples=[dataset[i]['data_samples'] for i in (0, 9)])
+    hook.before_train_iter(None, 0, batch)
+    batch['data_samples'][1].set_gt_label(3).set_metainfo(
+        dict(sample_idx=9))
+    with pytest.raises(
+            ValueError,
+            match=r'LogitAdjustLoss: training label 3 of sample 9 is outside '
+            r'the class range \[0, 3\) \(num_classes=3\)'):
+        hook.before_train_iter(None, 1, batch)
