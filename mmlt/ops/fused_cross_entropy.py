@@ -155,6 +155,22 @@ def _torch_forward(
 if triton is not None:
 
     @triton.jit
+    def _load_shifted_block(row_logits, class_shift_ptr, offsets, row_valid,
+                            num_classes, HAS_CLASS_SHIFT: tl.constexpr):
+        """float32 logits (ROWS, BLOCK) at ``offsets`` plus the class shift;
+        -inf outside the row, and whether each entry is inside."""
+        in_row = offsets < num_classes
+        valid = row_valid[:, None] & in_row[None, :]
+        block = tl.load(
+            row_logits[:, None] + offsets[None, :],
+            mask=valid,
+            other=float('-inf')).to(tl.float32)
+        if HAS_CLASS_SHIFT:
+            block += tl.load(
+                class_shift_ptr + offsets, mask=in_row, other=0.0)[None, :]
+        return block, valid
+
+    @triton.jit
     def _adjusted_cross_entropy_kernel(logits_ptr, row_stride, label_ptr,
                                        class_shift_ptr, target_shift_ptr,
                                        loss_ptr, grad_ptr, produced_ptr,
@@ -179,15 +195,10 @@ if triton is not None:
         uniform = smoothing / num_classes
         cols = tl.arange(0, BLOCK)
         if SINGLE_BLOCK:
-            valid = row_valid[:, None] & (cols < num_classes)[None, :]
-            adjusted = tl.load(
-                row_logits[:, None] + cols[None, :],
-                mask=valid,
-                other=float('-inf')).to(tl.float32)
-            if HAS_CLASS_SHIFT:
-                adjusted += tl.load(
-                    class_shift_ptr + cols, mask=cols < num_classes,
-                    other=0.0)[None, :]
+            adjusted, valid = _load_shifted_block(row_logits, class_shift_ptr,
+                                                  cols, row_valid,
+                                                  num_classes,
+                                                  HAS_CLASS_SHIFT)
             is_target = cols[None, :] == label[:, None]
             adjusted = tl.where(is_target, adjusted + target_shift[:, None],
                                 adjusted)
@@ -213,16 +224,9 @@ if triton is not None:
             sum_adjusted = tl.zeros((ROWS, ), dtype=tl.float32)
             for start in range(0, num_classes, BLOCK):
                 offsets = start + cols
-                valid = row_valid[:, None] & (offsets < num_classes)[None, :]
-                adjusted = tl.load(
-                    row_logits[:, None] + offsets[None, :],
-                    mask=valid,
-                    other=float('-inf')).to(tl.float32)
-                if HAS_CLASS_SHIFT:
-                    adjusted += tl.load(
-                        class_shift_ptr + offsets,
-                        mask=offsets < num_classes,
-                        other=0.0)[None, :]
+                adjusted, valid = _load_shifted_block(
+                    row_logits, class_shift_ptr, offsets, row_valid,
+                    num_classes, HAS_CLASS_SHIFT)
                 adjusted = tl.where(offsets[None, :] == label[:, None],
                                     adjusted + target_shift[:, None],
                                     adjusted)
@@ -244,16 +248,9 @@ if triton is not None:
             produced = tl.zeros((ROWS, ), dtype=tl.float32)
             for start in range(0, num_classes, BLOCK):
                 offsets = start + cols
-                valid = row_valid[:, None] & (offsets < num_classes)[None, :]
-                adjusted = tl.load(
-                    row_logits[:, None] + offsets[None, :],
-                    mask=valid,
-                    other=float('-inf')).to(tl.float32)
-                if HAS_CLASS_SHIFT:
-                    adjusted += tl.load(
-                        class_shift_ptr + offsets,
-                        mask=offsets < num_classes,
-                        other=0.0)[None, :]
+                adjusted, valid = _load_shifted_block(
+                    row_logits, class_shift_ptr, offsets, row_valid,
+                    num_classes, HAS_CLASS_SHIFT)
                 probs = tl.exp(adjusted - log_norm[:, None])
                 is_target = offsets[None, :] == label[:, None]
                 produced += tl.sum(
