@@ -1,0 +1,136 @@
+"""Time and peak memory of ``tools/analysis/lt_report.py`` at iNaturalist
+scale: one ``tools/test.py --out`` dump of 24,426 x 8,142 scores (iNat 2018
+validation x classes), without and with ``pred_logits``.
+
+The dump is written in the format of mmengine's ``DumpResults`` (a pickled
+list of per-sample dicts of tensors) from seeded random logits; training
+counts follow an exponential profile from 1,000 to 2 images (iNat 2018's
+range). Each report runs in a child process; its peak resident memory comes
+from ``wait4`` and is compared with the bytes of the scores, after
+subtracting the peak of a child that only imports the report's modules.
+
+Run it on an idle machine::
+
+    OMP_NUM_THREADS=2 nice python benchmarks/lt_report_scale.py \\
+        --out benchmarks/results/lt_report_scale.json
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Dict, List, Optional, Sequence
+
+import mmengine
+import torch
+
+from mmlt.datasets.long_tail_profile import long_tail_class_counts
+from mmlt.experiments import machine_info
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+IMPORTS_ONLY = ('import matplotlib.figure, mmlt.report; '
+                'from mmlt.report.training_logs import training_class_counts')
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--num-samples', type=int, default=24426)
+    parser.add_argument('--num-classes', type=int, default=8142)
+    parser.add_argument('--out', help='JSON file to write')
+    parser.add_argument(
+        '--tmp-dir', help='where the dumps go (default: a temporary dir)')
+    return parser.parse_args(argv)
+
+
+def write_dump(path: str, num_samples: int, num_classes: int,
+               with_logits: bool) -> None:
+    """A DumpResults-format file of seeded random predictions: compact
+    per-sample tensors, as a GPU run's ``.to('cpu')`` gives them."""
+    g = torch.Generator().manual_seed(0)
+    samples = []
+    for start in range(0, num_samples, 256):
+        labels = torch.arange(start, min(start + 256, num_samples)) % (
+            num_classes)
+        logits = 2 * torch.randn(labels.numel(), num_classes, generator=g)
+        logits[torch.arange(labels.numel()), labels] += 6
+        scores = torch.softmax(logits, dim=1)
+        for i, label in enumerate(labels):
+            sample = dict(
+                pred_score=scores[i].clone(),
+                pred_label=scores[i].argmax().reshape(1),
+                gt_label=label.reshape(1),
+                num_classes=num_classes)
+            if with_logits:
+                sample['pred_logits'] = logits[i].clone()
+            samples.append(sample)
+    mmengine.dump(samples, path)
+
+
+def run_child(args: List[str]) -> Dict[str, float]:
+    """Wall seconds and peak resident memory (bytes) of a child process."""
+    start = time.perf_counter()
+    child = subprocess.Popen([sys.executable, *args],
+                             cwd=REPO_ROOT,
+                             stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+    output = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - start
+    if status != 0:
+        raise RuntimeError(f'{args} failed:\n{output.decode()[-3000:]}')
+    return dict(seconds=seconds, peak_rss_bytes=usage.ru_maxrss * 1024)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict:
+    args = parse_args(argv)
+    n, c = args.num_samples, args.num_classes
+    counts = long_tail_class_counts(c, 1000, 500)
+    scores_bytes = n * c * 4
+    baseline = run_child(['-c', IMPORTS_ONLY])['peak_rss_bytes']
+    rows = []
+    with tempfile.TemporaryDirectory(dir=args.tmp_dir) as tmp:
+        for with_logits in (False, True):
+            dump = osp.join(tmp, f'dump_logits{int(with_logits)}.pkl')
+            write_dump(dump, n, c, with_logits)
+            measured = run_child([
+                'tools/analysis/lt_report.py', dump, '--class-counts',
+                ','.join(map(str, counts)), '--out',
+                osp.join(tmp, f'report{int(with_logits)}')
+            ])
+            rows.append(
+                dict(
+                    dump='scores + logits' if with_logits else 'scores',
+                    dump_bytes=osp.getsize(dump),
+                    **measured,
+                    extra_rss_bytes=measured['peak_rss_bytes'] - baseline,
+                    extra_rss_over_scores=(measured['peak_rss_bytes'] -
+                                           baseline) / scores_bytes))
+            os.remove(dump)
+    report = dict(
+        num_samples=n,
+        num_classes=c,
+        scores_bytes=scores_bytes,
+        imports_peak_rss_bytes=baseline,
+        rows=rows,
+        machine=machine_info(torch.get_num_threads(), ['cpu']))
+    gib = 2.0**30
+    print(f'lt_report.py on {n} x {c} scores ({scores_bytes / gib:.2f} GiB '
+          f'float32); imports alone peak at {baseline / gib:.2f} GiB')
+    print('| Dump | File GiB | Wall s | Peak RSS GiB | Extra RSS / scores |')
+    print('|---|---:|---:|---:|---:|')
+    for row in rows:
+        print(f'| {row["dump"]} | {row["dump_bytes"] / gib:.2f} | '
+              f'{row["seconds"]:.1f} | {row["peak_rss_bytes"] / gib:.2f} | '
+              f'{row["extra_rss_over_scores"]:.2f}x |')
+    if args.out:
+        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+        with open(args.out, 'w') as f:
+            json.dump(report, f, indent=2)
+    return report
+
+
+if __name__ == '__main__':
+    main()
