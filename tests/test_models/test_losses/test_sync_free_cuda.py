@@ -58,19 +58,25 @@ def test_training_step_has_no_host_sync(name, dtype):
         hook.before_train(runner)
     features = torch.randn(16, 8, device='cuda')
     labels = torch.randint(0, 6, (16, ), device='cuda')
+
+    def step(it):
+        runner.iter = it
+        with torch.autocast(
+                'cuda', dtype=dtype, enabled=dtype != torch.float32):
+            value = model.loss(model.fc(features), labels)
+        value.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        if is_gala:
+            hook.after_train_iter(runner, it)
+        return value
+
+    step(0)  # first calls: kernel compilation, lazy initialisation
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode('error')
     try:
-        for it in range(2):
-            runner.iter = it
-            with torch.autocast('cuda', dtype=dtype,
-                                enabled=dtype != torch.float32):
-                value = model.loss(model.fc(features), labels)
-            value.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-            if is_gala:
-                hook.after_train_iter(runner, it)
+        for it in range(1, 3):
+            value = step(it)
     finally:
         torch.cuda.set_sync_debug_mode('default')
     assert torch.isfinite(value).item()
