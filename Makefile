@@ -7,7 +7,12 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup data demo test
+# `make gpu-wheels [GPU_PYTHON=3.12]`: requirements/gpu-wheels.txt as wheels
+# for the GPU machine's Python into .whl/ (docs/gpu_and_clusters.md).
+GPU_WHEELS_DIR ?= .whl
+GPU_PYTHON ?= 3.12
+
+.PHONY: setup data demo test gpu-wheels
 
 $(VENV)/.installed: requirements/ci-lock.txt setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -25,3 +30,9 @@ demo: setup data
 
 test: setup data
 	$(PY) -m pytest -q tests
+
+gpu-wheels: setup
+	$(PY) -m pip download -q --no-deps --only-binary=:all: \
+		--implementation py --abi none --platform any \
+		--python-version $(GPU_PYTHON) -d $(GPU_WHEELS_DIR) \
+		-r requirements/gpu-wheels.txt

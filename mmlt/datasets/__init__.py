@@ -6,10 +6,11 @@ from .long_tail_profile import long_tail_class_counts, long_tail_subset_indices
 from .long_tail_split_file_dataset import LongTailSplitFileDataset
 from .places_lt import PlacesLT
 from .samplers import *  # noqa: F401,F403
+from .synthetic_images import SyntheticImages
 
 __all__ = [
     'long_tail_class_counts', 'long_tail_subset_indices', 'LongTailDataset',
     'CIFAR10LT', 'CIFAR100LT', 'LongTailSplitFileDataset', 'ImageNetLT',
     'PlacesLT', 'INaturalist2018', 'ClassWeightedSampler',
-    'ClassAwareSampler', 'SquareRootSampler'
+    'ClassAwareSampler', 'SquareRootSampler', 'SyntheticImages'
 ]
