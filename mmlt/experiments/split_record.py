@@ -2,11 +2,11 @@
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
-import mmengine
 import numpy as np
 import torch
 
 from mmlt.evaluation.shot_groups import to_counts_array
+from .test_dump import read_test_dump
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ class SplitRecord:
         """Read the predictions ``tools/test.py --out`` writes (MMEngine's
         ``DumpResults``: a list of dicts with ``gt_label`` and
         ``pred_logits``, the latter from ``LogitsLinearClsHead`` or
-        ``RebalancedLinearClsHead``).
+        ``RebalancedLinearClsHead``), with :func:`read_test_dump`.
 
         Args:
             path (str): The ``.pkl`` file.
@@ -100,26 +100,13 @@ class SplitRecord:
         Returns:
             SplitRecord: The record, in the dump's (dataset) order.
         """
-        predictions = mmengine.load(path)
-        if not isinstance(predictions, list) or not predictions or not all(
-                isinstance(p, dict) for p in predictions):
+        dump = read_test_dump(path)
+        if 'logits' not in dump:
             raise ValueError(
-                f'{path} is not a tools/test.py --out dump (a non-empty list '
-                f'of per-sample dicts); got {type(predictions).__name__}.')
-        for i, prediction in enumerate(predictions):
-            missing = {'gt_label', 'pred_logits'} - set(prediction)
-            if missing:
-                raise KeyError(
-                    f'Sample {i} of {path} has no {sorted(missing)}; dump '
-                    'the predictions of a head that keeps the logits '
-                    '(model.head.type=LogitsLinearClsHead or '
-                    'RebalancedLinearClsHead).')
-        logits = torch.stack([
-            torch.as_tensor(p['pred_logits']).float() for p in predictions
-        ])
-        labels = torch.tensor([
-            int(torch.as_tensor(p['gt_label']).reshape(-1)[0])
-            for p in predictions
-        ])
+                f'{path} has no `pred_logits`; dump the predictions of a '
+                'head that keeps the logits (model.head.type='
+                'LogitsLinearClsHead or RebalancedLinearClsHead).')
+        logits = torch.from_numpy(dump['logits'])
+        labels = torch.from_numpy(dump['labels'])
         return cls(split, logits, labels, tuple(train_class_counts),
                    None if classes is None else tuple(classes))

@@ -3,13 +3,12 @@ from .long_tail_analysis import (accuracy_by_training_count, analyze_result,
                                  confusion_by_training_count, logits_per_class,
                                  reliability_bins, tail_confusions)
 from .long_tail_report import LongTailReport
-from .test_dump import read_test_dump
 from .training_logs import (find_scalars_file, read_tau_sweep,
                             read_training_scalars)
 
 __all__ = [
     'accuracy_by_training_count', 'analyze_result',
     'confusion_by_training_count', 'logits_per_class', 'reliability_bins',
-    'tail_confusions', 'LongTailReport', 'read_test_dump', 'find_scalars_file',
+    'tail_confusions', 'LongTailReport', 'find_scalars_file',
     'read_tau_sweep', 'read_training_scalars'
 ]

@@ -7,7 +7,7 @@ import os.path as osp
 import mmengine
 import numpy as np
 
-from mmlt.report import read_test_dump
+from mmlt.experiments import read_test_dump
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

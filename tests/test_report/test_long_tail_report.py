@@ -3,11 +3,14 @@ import json
 import os.path as osp
 import re
 
+import mmengine
 import numpy as np
 import pytest
 import torch
 
 from mmlt.evaluation import LongTailAccuracy
+from mmlt.experiments import (METRIC_KEYS, SplitRecord, read_test_dump,
+                              split_figures)
 from mmlt.report import LongTailReport
 
 COUNTS = [200, 120, 40, 25, 10, 3]
@@ -132,3 +135,26 @@ def test_bad_report_arguments():
         LongTailReport(COUNTS).build()
     with pytest.raises(ValueError, match='non-negative integers'):
         LongTailReport([3, -1])
+
+
+def test_table_equals_the_experiment_layers_test_figures(tmp_path):
+    # the figures every tool computes (mmlt.experiments.split_figures on the
+    # dump's SplitRecord) for a plain head, whose pred_score is softmax(z)
+    scores, labels, logits = predictions(2)
+    path = str(tmp_path / 'pred.pkl')
+    mmengine.dump([
+        dict(pred_score=torch.from_numpy(s), pred_logits=torch.from_numpy(z),
+             gt_label=torch.tensor([int(y)]))
+        for s, z, y in zip(scores, logits, labels)
+    ], path)
+    expected = split_figures(SplitRecord.from_dump(path, COUNTS))
+    dump = read_test_dump(path)
+    report = LongTailReport(COUNTS)
+    report.add_result('plain', dump['scores'], dump['labels'],
+                      dump['logits'], source=path)
+    result = report.results[0]
+    for key in METRIC_KEYS:
+        assert result['metrics'][key] == pytest.approx(expected[key],
+                                                       rel=1e-6)
+    np.testing.assert_allclose(result['class_accuracy'],
+                               expected['class_acc'])

@@ -19,7 +19,8 @@ import os.path as osp
 from typing import List, Optional, Sequence
 
 from mmlt.evaluation.shot_groups import LOW_SHOT_THR, MANY_SHOT_THR
-from mmlt.report import (LongTailReport, read_tau_sweep, read_test_dump,
+from mmlt.experiments import read_test_dump
+from mmlt.report import (LongTailReport, read_tau_sweep,
                          read_training_scalars)
 from mmlt.report.training_logs import training_class_counts
 

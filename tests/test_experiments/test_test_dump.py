@@ -9,7 +9,7 @@ from mmengine.evaluator import DumpResults
 from mmpretrain.structures import DataSample
 
 from mmlt.models.heads import LogitsLinearClsHead
-from mmlt.report import read_test_dump
+from mmlt.experiments import read_test_dump
 
 
 def dump_of(head, features, labels, path):
