@@ -18,11 +18,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from mmengine.registry import Registry
 
+from mmlt.experiments.selection import DEFAULT_TAUS
+
 RETRAINING_METHODS = Registry('classifier re-training method')
 
 SAMPLINGS = ('instance', 'class_balanced')
 DEFAULT_LRS = (5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1)
-DEFAULT_TAUS = tuple(round(0.1 * i, 1) for i in range(21))  # 0.0 ... 2.0
 
 
 def retraining_loss(logits: torch.Tensor,

@@ -15,10 +15,11 @@ TRAIN_SIZES = (12, 6, 3)
 
 @DATASETS.register_module(force=True)
 class RetrainingToyImages(BaseDataset):
-    """Seeded 28x28 grayscale images of 3 classes (class c brightens row
-    block c); ``train`` 12 / 6 / 3 images, ``val`` 5 and ``test`` 6 per
-    class, each split with its own seed. ``sizes`` replaces the class
-    sizes (e.g. a class absent from training)."""
+    """Seeded 28x28 grayscale images of 3 overlapping classes (class c
+    is noise shifted by 40 c grey levels); ``train`` 12 / 6 / 3 images,
+    ``val`` 5 and ``test`` 6 per class, each split with its own seed.
+    ``sizes`` replaces the class sizes (e.g. a class absent from
+    training)."""
     METAINFO = dict(
         classes=('a', 'b', 'c'), train_class_counts=TRAIN_SIZES)
     SPLITS = dict(train=(TRAIN_SIZES, 0), val=((5, 5, 5), 1),
@@ -36,8 +37,8 @@ class RetrainingToyImages(BaseDataset):
         data_list = []
         for label, size in enumerate(sizes):
             for _ in range(size):
-                img = rng.integers(0, 100, (28, 28), dtype=np.uint8)
-                img[9 * label:9 * label + 9] += 120
+                img = rng.integers(0, 160, (28, 28), dtype=np.uint8)
+                img += np.uint8(40 * label)  # GAP features see brightness
                 data_list.append(dict(img=img, gt_label=label))
         return data_list
 
