@@ -20,7 +20,8 @@ from mmengine.registry import Registry
 
 from mmlt.experiments.selection import DEFAULT_TAUS
 
-RETRAINING_METHODS = Registry('classifier re-training method')
+RETRAINING_METHODS = Registry(
+    'classifier re-training method', locations=['mmlt.retraining.methods'])
 
 SAMPLINGS = ('instance', 'class_balanced')
 DEFAULT_LRS = (5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1)
