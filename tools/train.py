@@ -93,6 +93,16 @@ def set_default_dataloader_cfg(cfg, field, args):
 def merge_args(cfg, args):
     """Merge command line arguments into the config."""
     if args.no_validate:
+        val_options = [
+            key for key in args.cfg_options or {}
+            if key.split('.')[0] in ('val_cfg', 'val_dataloader',
+                                     'val_evaluator')
+        ]
+        if val_options:
+            raise ValueError(
+                f'--no-validate removes val_cfg, val_dataloader and '
+                f'val_evaluator, but --cfg-options sets {val_options}; drop '
+                'those options or --no-validate.')
         cfg.val_cfg = None
         cfg.val_dataloader = None
         cfg.val_evaluator = None

@@ -6,7 +6,7 @@ _base_ = [
     'mmpretrain::_base_/models/resnet152.py',
     '../_base_/datasets/places-lt.py',
     'mmpretrain::_base_/schedules/imagenet_bs256_coslr.py',
-    'mmpretrain::_base_/default_runtime.py',
+    '../_base_/default_runtime.py',
 ]
 custom_imports = dict(imports=['mmlt'], allow_failed_imports=False)
 

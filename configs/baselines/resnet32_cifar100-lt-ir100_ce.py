@@ -5,7 +5,7 @@ _base_ = [
     'mmpretrain::_base_/models/resnet34_cifar.py',
     '../_base_/datasets/cifar100-lt.py',
     'mmpretrain::_base_/schedules/cifar10_bs128.py',
-    'mmpretrain::_base_/default_runtime.py',
+    '../_base_/default_runtime.py',
 ]
 custom_imports = dict(imports=['mmlt'], allow_failed_imports=False)
 

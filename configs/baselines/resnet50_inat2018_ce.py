@@ -5,7 +5,7 @@ _base_ = [
     'mmpretrain::_base_/models/resnet50.py',
     '../_base_/datasets/inaturalist2018.py',
     'mmpretrain::_base_/schedules/imagenet_bs256_coslr.py',
-    'mmpretrain::_base_/default_runtime.py',
+    '../_base_/default_runtime.py',
 ]
 custom_imports = dict(imports=['mmlt'], allow_failed_imports=False)
 

@@ -3,7 +3,7 @@
 # SGD with a one-cycle learning rate (peak 0.05), on the CPU.
 _base_ = [
     '../_base_/datasets/fashion-mnist-lt.py',
-    'mmpretrain::_base_/default_runtime.py',
+    '../_base_/default_runtime.py',
 ]
 custom_imports = dict(imports=['mmlt'], allow_failed_imports=False)
 

@@ -6,7 +6,7 @@ _base_ = [
     'mmpretrain::_base_/models/resnext50_32x4d.py',
     '../_base_/datasets/imagenet-lt.py',
     'mmpretrain::_base_/schedules/imagenet_bs256_coslr.py',
-    'mmpretrain::_base_/default_runtime.py',
+    '../_base_/default_runtime.py',
 ]
 custom_imports = dict(imports=['mmlt'], allow_failed_imports=False)
 

@@ -7,13 +7,17 @@ import pytest
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from mmpretrain.registry import DATA_SAMPLERS, DATASETS, METRICS, MODELS
+import mmlt  # noqa: F401  (registers the hooks of the runtime config)
+
+from mmpretrain.registry import (DATA_SAMPLERS, DATASETS, HOOKS, METRICS,
+                                 MODELS)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(
     osp.relpath(path, REPO_ROOT) for path in glob.glob(
         osp.join(REPO_ROOT, 'configs', '**', '*.py'), recursive=True))
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+RUNTIME_CONFIG = 'configs/_base_/default_runtime.py'
 
 
 def dataset_num_classes(dataset_cfg):
@@ -74,9 +78,13 @@ def test_configs_are_found():
 @pytest.mark.parametrize('config', CONFIGS)
 def test_config(config):
     cfg = Config.fromfile(osp.join(REPO_ROOT, config))
-    assert cfg.get('custom_imports') == dict(
-        imports=['mmlt'], allow_failed_imports=False), config
+    if config != RUNTIME_CONFIG:  # the dataset configs import mmlt for it
+        assert cfg.get('custom_imports') == dict(
+            imports=['mmlt'], allow_failed_imports=False), config
     init_default_scope('mmpretrain')
+    for name, hook in (cfg.get('default_hooks') or {}).items():
+        assert hook is None or HOOKS.get(hook['type']) is not None, \
+            f'{config}: default hook {name} {hook["type"]!r} unknown'
 
     class_counts = set()
     for loader in LOADERS:

@@ -229,6 +229,28 @@ def test_resume_wins_over_load_from_in_cfg_options(monkeypatch, tmp_path,
     assert cfg.get('resume', False) == expected_resume
 
 
+def test_no_validate_with_val_cfg_options_is_refused(monkeypatch, tmp_path):
+    # mmengine ended in "cannot inherit from base" before.
+    train_tool = load_tool('train')
+    monkeypatch.setenv('LOCAL_RANK', '0')
+
+    def merged(*argv):
+        monkeypatch.setattr(sys, 'argv', [
+            'train.py', CONFIG, '--work-dir', str(tmp_path), '--no-validate',
+            *argv
+        ])
+        return train_tool.merge_args(Config.fromfile(CONFIG),
+                                     train_tool.parse_args())
+
+    with pytest.raises(ValueError,
+                       match=r"--no-validate removes val_cfg, val_dataloader "
+                       r"and val_evaluator, but --cfg-options sets "
+                       r"\['val_dataloader.batch_size'\]"):
+        merged('--cfg-options', 'val_dataloader.batch_size=2')
+    cfg = merged('--cfg-options', 'train_dataloader.batch_size=2')
+    assert cfg.val_dataloader is None and cfg.train_dataloader.batch_size == 2
+
+
 def test_resume_with_empty_work_dir_warns_and_keeps_load_from(
         tmp_path, data_root, two_epoch_run):
     stage1 = two_epoch_run[0] / 'epoch_2.pth'

@@ -1,8 +1,10 @@
+import logging
 import math
 from typing import Dict, List, Optional
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
+from mmengine.logging import print_log
 from mmengine.runner import BaseLoop
 from mmpretrain.registry import HOOKS
 
@@ -39,7 +41,7 @@ class ClassAccuracyHook(Hook):
         self.by_epoch = by_epoch
 
     def before_run(self, runner) -> None:
-        """Check that the validation evaluator has a long-tail metric.
+        """Warn if the validation evaluator has no long-tail metric.
 
         Args:
             runner (Runner): The runner.
@@ -47,11 +49,14 @@ class ClassAccuracyHook(Hook):
         if not isinstance(runner._val_loop, BaseLoop):
             return  # no validation in this run: nothing to log
         if not self._metrics(runner):
-            raise ValueError(
+            print_log(
                 'ClassAccuracyHook logs the per-class accuracies of '
                 'LongTailAccuracy / RebalancedAccuracy, but the val_evaluator '
-                f'has none ({runner.cfg.get("val_evaluator")}); add one or '
-                'remove the hook.')
+                f'has none ({runner.cfg.get("val_evaluator")}): no per-class '
+                'accuracy will be logged. Add one, or remove the hook '
+                '(default_hooks.class_accuracy=None).',
+                logger='current',
+                level=logging.WARNING)
 
     def after_val_epoch(self,
                         runner,

@@ -46,14 +46,16 @@ def build_runner(work_dir,
                  max_epochs: int = 1,
                  name: str = 'toy',
                  dataset: dict = dict(type='ToyLongTailDataset'),
+                 head_type: str = 'LinearClsHead',
+                 num_classes: int = len(TOY_COUNTS),
                  **kwargs) -> Runner:
     model = dict(
         type='ImageClassifier',
         data_preprocessor=dict(type='ClsDataPreprocessor'),
         backbone=dict(type='ToyFlatBackbone'),
         head=dict(
-            type='LinearClsHead',
-            num_classes=len(TOY_COUNTS),
+            type=head_type,
+            num_classes=num_classes,
             in_channels=4,
             loss=loss))
     return Runner(
