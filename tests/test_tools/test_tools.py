@@ -416,6 +416,26 @@ def test_test_tool_loads_the_checkpoint_strictly(tmp_path, two_epoch_run,
     run_test(str(source))  # the matching checkpoint still loads
 
 
+def test_show_dir_saves_every_test_image(tmp_path, two_epoch_run, data_root,
+                                         monkeypatch):
+    # MMPretrain's --show-dir visualises every --interval-th sample
+    # (default 1); the VisualizationHook default alone saves one in 5000.
+    test_tool = load_tool('test')
+    monkeypatch.setenv('LOCAL_RANK', '0')
+    monkeypatch.setattr(sys, 'argv', [
+        'test.py', CONFIG,
+        str(two_epoch_run[0] / 'epoch_2.pth'), '--work-dir',
+        str(tmp_path / 'work'), '--show-dir',
+        str(tmp_path / 'vis'), '--cfg-options',
+        f'test_dataloader.dataset.data_root={data_root}'
+    ])
+    test_tool.main()
+    # Files are named after the image (class folders reuse 0.png .. 4.png),
+    # so the 15 test images leave 5 files; one in 5000 would leave one.
+    saved = sorted(path.name for path in (tmp_path / 'vis').glob('*.png'))
+    assert saved == [f'{i}.png_0.png' for i in range(VAL_IMAGES_PER_CLASS)]
+
+
 def long_tail_wrapped(dataset):
     return dict(
         type='LongTailDataset',
