@@ -29,6 +29,19 @@ them.
    unconditionally, which fails on a CPU-only machine. When CUDA is not
    available the call is skipped, so ``init_dist(..., backend='gloo')``
    works for CPU multi-process runs.
+
+Why not less code. ``torch.serialization.add_safe_globals`` with mmengine's
+own loaders would cover the schemes that call ``torch.load`` with its
+default (local files, ``s3://`` / ``petrel://``, ``pavi://``), but not the
+URL schemes: mmengine's ``load_from_http`` (also behind ``torchvision://``,
+``mmcls://`` and ``open-mmlab://`` names) goes through
+``torch.hub.load_state_dict_from_url``, whose ``weights_only`` defaults to
+False, so a downloaded file would still be unpickled in full; nor would it
+give the refusal message that names the global and the opt-in. Initialising
+a ``gloo`` process group before the runner (``Runner.setup_env`` then skips
+``init_dist``) works for mmlt's tools only: MMPretrain's own tools, which
+import mmlt through ``custom_imports``, call ``init_dist`` themselves and
+need patch 2 to run on CPU.
 """
 import functools
 import io
