@@ -208,35 +208,27 @@ def cuda_tests(tests: Sequence[str]) -> dict:
 
 
 def tiny_model(kind: str) -> dict:
+    """CIFAR ResNet-8 + GALA's re-balancing head, or the LORT stage-2
+    classifier (frozen features, LORT loss)."""
     num_classes = len(TINY['class_counts'])
-    backbone = dict(type='CifarResNet', depth=8)
-    preprocessor = dict(
-        num_classes=num_classes, mean=[127.5] * 3, std=[64.0] * 3)
     if kind == 'GALA':
-        return dict(
-            type='ImageClassifier',
-            data_preprocessor=preprocessor,
-            backbone=backbone,
-            neck=dict(type='GlobalAveragePooling'),
-            head=dict(
-                type='RebalancedLinearClsHead',
-                num_classes=num_classes,
-                in_channels=64,
-                loss=dict(
-                    type='GALALoss',
-                    num_classes=num_classes,
-                    lambda1=1.2,
-                    lambda2=0.9)))
+        model_type, head_type = 'ImageClassifier', 'RebalancedLinearClsHead'
+        loss = dict(
+            type='GALALoss', num_classes=num_classes, lambda1=1.2, lambda2=0.9)
+    else:
+        model_type, head_type = 'FrozenFeatureClassifier', 'LinearClsHead'
+        loss = dict(type='LORTLoss', eps=0.9)
     return dict(
-        type='FrozenFeatureClassifier',
-        data_preprocessor=preprocessor,
-        backbone=backbone,
+        type=model_type,
+        data_preprocessor=dict(
+            num_classes=num_classes, mean=[127.5] * 3, std=[64.0] * 3),
+        backbone=dict(type='CifarResNet', depth=8),
         neck=dict(type='GlobalAveragePooling'),
         head=dict(
-            type='LinearClsHead',
+            type=head_type,
             num_classes=num_classes,
             in_channels=64,
-            loss=dict(type='LORTLoss', eps=0.9)))
+            loss=loss))
 
 
 def build_runner(kind: str,
