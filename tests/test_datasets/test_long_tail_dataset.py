@@ -1,5 +1,6 @@
 """LongTailDataset and the long-tailed profile, on MMPretrain's real
 FashionMNIST loader reading small IDX files written by the test."""
+import importlib.util
 import os.path as osp
 import struct
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
+from mmengine.registry import DefaultScope
 from mmpretrain.apis import ImageClassificationInferencer
 from mmpretrain.datasets import BaseDataset, FashionMNIST
 from mmpretrain.registry import DATASETS
@@ -422,3 +424,26 @@ def test_truncated_fashion_mnist_file_names_it(fmnist_copy):
     with pytest.raises(ValueError,
                        match='is not an IDX file of 3-D unsigned bytes'):
         LongTailDataset(cfg, imbalance_factor=2)
+
+
+def test_stock_test_tool_tta_goes_through_the_wrapper(fmnist, tmp_path,
+                                                      monkeypatch):
+    script = osp.join(
+        osp.dirname(mmpretrain.__file__), '.mim', 'tools', 'test.py')
+    spec = importlib.util.spec_from_file_location('stock_test_tool', script)
+    stock_test = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stock_test)
+    monkeypatch.setenv('LOCAL_RANK', '0')
+    monkeypatch.setattr(sys, 'argv', [
+        'test.py', DEMO_CONFIG, 'ckpt.pth', '--tta', '--work-dir',
+        str(tmp_path)
+    ])
+    cfg = stock_test.merge_args(_demo_test_config(fmnist[0]),
+                                stock_test.parse_args())
+    # As the runner does: the configs' default_scope is mmpretrain.
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        dataset = DATASETS.build(cfg.test_dataloader.dataset)
+        views = dataset[0]['inputs']  # the plain and the flipped image
+    assert type(dataset.pipeline.transforms[-1]).__name__ == 'TestTimeAug'
+    assert len(views) == 2
+    assert torch.equal(views[1], views[0].flip(-1))
