@@ -14,6 +14,12 @@ from .utils import (check_cls_score, check_labels, check_num_classes,
 GALA_VARIANTS = ('paper', 'released_code')
 
 
+def reads_without_sync(tensor: torch.Tensor) -> bool:
+    """Whether reading ``tensor`` on the host costs no device
+    synchronisation (CPU tensors)."""
+    return tensor.device.type == 'cpu'
+
+
 @MODELS.register_module()
 class GALALoss(nn.Module):
     r"""Gradient-Aware Logit Adjustment (GALA) loss.
@@ -286,28 +292,45 @@ class GALALoss(nn.Module):
                 f'{self.num_classes}), got {tuple(increments.shape)}.')
         increments = increments.to(self.theta)
         finite = torch.isfinite(increments).all()
-        keep = finite if skip is None else finite & ~skip
-        bad = ~finite if skip is None else ~finite & ~skip
-        if self._first_nonfinite is None or (self._first_nonfinite.device
-                                             != self.theta.device):
-            self._first_nonfinite = torch.full((),
-                                               -1,
-                                               dtype=torch.int64,
-                                               device=self.theta.device)
         step = self._forwards if iteration is None else iteration
-        self._first_nonfinite.copy_(
-            torch.where(bad & (self._first_nonfinite < 0), step,
-                        self._first_nonfinite))
-        increments = torch.where(keep, increments, 0.0)
+        flag = self._nonfinite_flag()
+        keep = None
+        if reads_without_sync(increments):
+            # decide on the host: it costs no device synchronisation
+            if skip is not None and bool(skip):
+                return
+            if not bool(finite):
+                if int(flag) < 0:
+                    flag.fill_(step)
+                return
+        else:
+            keep = finite if skip is None else finite & ~skip
+            bad = ~finite if skip is None else ~finite & ~skip
+            flag.copy_(torch.where(bad & (flag < 0), step, flag))
+            increments = torch.where(keep, increments, 0.0)
         for stat, increment in zip(
             (self.theta, self.phi, self.negative_received),
                 increments.unbind()):
             if self.momentum is None:
                 stat.add_(increment)
+            elif keep is None:
+                stat.mul_(self.momentum).add_(
+                    increment, alpha=1 - self.momentum)
             else:
                 blended = stat * self.momentum + increment * (1 -
                                                               self.momentum)
                 stat.copy_(torch.where(keep, blended, stat))
+
+    def _nonfinite_flag(self) -> torch.Tensor:
+        """The int64 scalar on the statistics' device holding the first
+        iteration with non-finite increments (-1 for none)."""
+        if (self._first_nonfinite is None
+                or self._first_nonfinite.device != self.theta.device):
+            self._first_nonfinite = torch.full((),
+                                               -1,
+                                               dtype=torch.int64,
+                                               device=self.theta.device)
+        return self._first_nonfinite
 
     def check_finite(self) -> None:
         """Raise if a commit met non-finite increments (a host
@@ -401,7 +424,7 @@ class GALALoss(nn.Module):
             self._pending.append(increments)
             return
         self.commit(increments)
-        if increments.device.type == 'cpu':
+        if reads_without_sync(increments):
             self.check_finite()
 
     def _check_inputs(self, cls_score: torch.Tensor, label: torch.Tensor,

@@ -38,10 +38,21 @@ class LORTLoss(nn.Module):
         - \epsilon\, \bar{z}, \qquad \bar{z} = \frac{1}{K}\sum_j z_j,
 
     where :math:`\sum_j q_j z_j = z_y` for a hard label. For hard labels
-    this is ``F.cross_entropy(z, y, label_smoothing=eps)``; it is computed
-    from one log-softmax, which also gives the gradient
-    :math:`\mathrm{softmax}(z) - t` in the forward pass (so hard labels have
-    no second derivatives). The loss is evaluated in at least float32, so
+    this equals ``F.cross_entropy(z, y, label_smoothing=eps)`` (the tests
+    check it). It keeps its own path, from one log-softmax that also gives
+    the gradient :math:`\mathrm{softmax}(z) - t` in the forward pass (so
+    hard labels have no second derivatives), for three reasons: it needs
+    half of the peak memory of torch's label smoothing (measured by
+    ``benchmarks/overhead.py``, rows ``LORTLoss`` and
+    ``CrossEntropy(label_smoothing)``, see docs/benchmarks.md: 0.47x /
+    0.50x of CE's against 0.98x / 1.01x at (256, 1000) / (128, 8142),
+    CPU); on CUDA it runs as the fused ``backend='triton'`` kernel, one
+    read of the logits for the loss and its gradient (not yet measured on a
+    GPU); and it has the float32 evaluation below. The CPU time is about
+    that of torch's label smoothing (1.65x / 1.31x CE against 1.50x /
+    1.32x at (256, 1000) / (128, 8142), 1 thread on a heavily loaded
+    2-CPU machine; earlier idle runs of the same benchmark gave 1.11x /
+    0.93x for this path). The loss is evaluated in at least float32, so
     fp16 / bf16 logits (AMP) neither overflow nor lose the small
     :math:`\epsilon / K` terms.
 

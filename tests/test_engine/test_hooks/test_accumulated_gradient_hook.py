@@ -13,6 +13,7 @@ from torch.distributed.elastic.utils.distributed import get_free_port
 
 from mmlt.engine.hooks import AccumulatedGradientHook
 from mmlt.models.losses import GALALoss
+from mmlt.models.losses import gala_loss as gala_module
 from toy_long_tail_runner import TOY_COUNTS, ToyLongTailDataset, build_runner
 
 # many x2 (> 100), medium x2 (20..100, both edges), few x2 (< 20)
@@ -227,9 +228,15 @@ def test_non_finite_error_at_interval_before_val_and_checkpoint():
     assert not loss.sync_by_hook
 
 
-def test_step_skipped_by_the_loss_scaler_commits_nothing():
+@pytest.mark.parametrize('device_path', [False, True])
+def test_step_skipped_by_the_loss_scaler_commits_nothing(
+        monkeypatch, device_path):
     """A real (CPU) GradScaler skips the step whose loss is inf; theta/phi
-    stay untouched and it is no error. The next, finite step commits."""
+    stay untouched and it is no error. The next, finite step commits. Also
+    with the device-side commit decisions CUDA uses."""
+    if device_path:
+        monkeypatch.setattr(gala_module, 'reads_without_sync',
+                            lambda tensor: False)
     torch.manual_seed(1)
     fc = nn.Linear(3, 6)
     loss = GALALoss(6).train()

@@ -316,7 +316,7 @@ def test_sync_by_hook_defers_commit():
     assert loss.pop_pending().abs().sum() == 0
 
 
-def test_momentum():
+def test_momentum(commit_path):
     loss = GALALoss(3, momentum=0.75)
     loss.theta.fill_(4.0)
     increments = torch.tensor([[1.0, 2.0, 3.0]] * 3, dtype=torch.float64)
@@ -451,9 +451,11 @@ def test_zero_lambdas_and_positive_eps():
 
 
 @pytest.mark.parametrize('momentum', [None, 0.9])
-def test_non_finite_logits_are_never_committed(momentum):
-    """Stand-alone on the CPU the forward that meets nan logits raises,
-    naming its iteration, and leaves the statistics of the earlier ones."""
+def test_non_finite_logits_are_never_committed(momentum, commit_path):
+    """The forward that meets nan logits leaves the statistics of the
+    earlier ones; the error names its iteration: stand-alone on the CPU
+    from that forward, on the device path (CUDA) from check_finite() and
+    the next mode switch."""
     torch.manual_seed(8)
     loss = GALALoss(4, momentum=momentum).train()
     labels = torch.tensor([0, 1, 2, 3])
@@ -462,10 +464,14 @@ def test_non_finite_logits_are_never_committed(momentum):
                                   loss.negative_received)]
     logits = torch.randn(4, 4)
     logits[2, 1] = float('nan')
-    with pytest.raises(
-            FloatingPointError,
-            match='non-finite .* at training iteration 2.*not added'):
+    message = 'non-finite .* at training iteration 2.*not added'
+    if commit_path == 'host':
+        with pytest.raises(FloatingPointError, match=message):
+            loss(logits, labels)
+    else:
         loss(logits, labels)
+        with pytest.raises(FloatingPointError, match=message):
+            loss.check_finite()
     for stat, old in zip((loss.theta, loss.phi, loss.negative_received),
                          before):
         assert torch.equal(stat, old)
@@ -473,7 +479,17 @@ def test_non_finite_logits_are_never_committed(momentum):
         loss.eval()
 
 
-def test_commit_records_the_first_non_finite_iteration_only():
+@pytest.fixture(params=['host', 'device'])
+def commit_path(request, monkeypatch):
+    """Run a test with the CPU's host-side commit decisions, and with the
+    device-side ones CUDA uses (no host read of the flags)."""
+    if request.param == 'device':
+        monkeypatch.setattr(gala_module, 'reads_without_sync',
+                            lambda tensor: False)
+    return request.param
+
+
+def test_commit_records_the_first_non_finite_iteration_only(commit_path):
     loss = GALALoss(3)
     bad = torch.full((3, 3), float('inf'), dtype=torch.float64)
     good = torch.ones(3, 3, dtype=torch.float64)
@@ -487,7 +503,7 @@ def test_commit_records_the_first_non_finite_iteration_only():
 
 
 @pytest.mark.parametrize('momentum', [None, 0.5])
-def test_skipped_step_leaves_statistics_untouched(momentum):
+def test_skipped_step_leaves_statistics_untouched(momentum, commit_path):
     """A step the AMP loss scaler skipped: its increments, finite or not,
     are dropped and nothing is recorded."""
     loss = GALALoss(3, momentum=momentum)
@@ -502,7 +518,8 @@ def test_skipped_step_leaves_statistics_untouched(momentum):
         torch.full((3, 3), 2.0, dtype=torch.float64),
         iteration=3,
         skip=torch.tensor(False))
-    assert not torch.equal(loss.theta, before)
+    expected = 3.0 if momentum is None else 0.5 * 0.5 + 0.5 * 2.0
+    assert loss.theta.tolist() == [expected] * 3
 
 
 @pytest.mark.parametrize('variant', ['paper', 'released_code'])
