@@ -10,14 +10,14 @@ from .runs import (build_split_loader, collect_split, load_config,
 from .selection import (DEFAULT_TAUS, SELECTION_METRIC, SELECTION_RULE,
                         check_tau_grid, choose_on_val, sorted_grid)
 from .split_record import SplitRecord
-from .test_dump import read_test_dump
+from .test_dump import read_test_dump, write_test_dump
 from .writers import (TABLE_COLUMNS, figures_table, format_figure,
                       markdown_table, plot_grouped_bars,
                       plot_per_class_accuracy, to_json, write_json)
 
 __all__ = [
-    'SplitRecord', 'read_test_dump', 'resolve_samples', 'check_held_out',
-    'DEFAULT_TAUS',
+    'SplitRecord', 'read_test_dump', 'write_test_dump', 'resolve_samples',
+    'check_held_out', 'DEFAULT_TAUS',
     'SELECTION_METRIC', 'SELECTION_RULE', 'sorted_grid', 'check_tau_grid',
     'choose_on_val', 'METRIC_KEYS', 'split_figures', 'tau_table',
     'Candidate', 'train_candidates', 'choose_then_test', 'load_config',

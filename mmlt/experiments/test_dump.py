@@ -1,7 +1,7 @@
-"""Reading the predictions that ``tools/test.py --out`` writes (mmengine's
-``DumpResults``: a pickled list of per-sample dicts with ``pred_score``,
-``gt_label`` and, from ``LogitsLinearClsHead`` and its subclasses,
-``pred_logits``).
+"""Reading and writing the predictions of ``tools/test.py --out``
+(mmengine's ``DumpResults``: a pickled list of per-sample dicts with
+``pred_score``, ``gt_label`` and, from ``LogitsLinearClsHead`` and its
+subclasses, ``pred_logits``).
 
 The file is unpickled with an allowlist (tensors, NumPy arrays, containers
 and numbers: what a dump of MMPretrain data samples holds), so a file that
@@ -12,8 +12,9 @@ about the arrays themselves, not twice them.
 import io
 import os.path as osp
 import pickle
-from typing import Dict
+from typing import Dict, Optional
 
+import mmengine
 import numpy as np
 import torch
 
@@ -130,3 +131,34 @@ def read_test_dump(path: str) -> Dict[str, np.ndarray]:
             f'{path}: labels range over [{labels.min()}, {labels.max()}] '
             f'but the scores have {num_classes} classes.')
     return dict(arrays, labels=labels)
+
+
+def write_test_dump(path: str,
+                    scores: np.ndarray,
+                    labels: np.ndarray,
+                    logits: Optional[np.ndarray] = None) -> None:
+    """Write predictions in the format of ``tools/test.py --out`` (what
+    mmengine's ``DumpResults`` writes for MMPretrain data samples), e.g. for
+    predictions computed in memory, so that the tools read them like a test
+    run's.
+
+    Args:
+        path (str): The ``.pkl`` file.
+        scores (np.ndarray): Class probabilities, (N, C).
+        labels (np.ndarray): True class indices, (N, ).
+        logits (np.ndarray, optional): Raw logits, (N, C).
+    """
+    scores = torch.as_tensor(np.asarray(scores, dtype=np.float32))
+    predicted = scores.argmax(dim=1)
+    samples = []
+    for i, label in enumerate(np.asarray(labels, dtype=np.int64)):
+        sample = dict(
+            pred_score=scores[i].clone(),
+            pred_label=predicted[i:i + 1].clone(),
+            gt_label=torch.tensor([int(label)]),
+            num_classes=scores.size(1))
+        if logits is not None:
+            sample['pred_logits'] = torch.as_tensor(
+                np.asarray(logits[i], dtype=np.float32))
+        samples.append(sample)
+    mmengine.dump(samples, path)

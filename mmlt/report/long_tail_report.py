@@ -14,9 +14,11 @@ import numpy as np
 from mmlt.evaluation.shot_groups import (LOW_SHOT_THR, MANY_SHOT_THR,
                                          SHOT_GROUPS, check_shot_thresholds,
                                          shot_group_masks, to_counts_array)
+from mmlt.experiments.test_dump import read_test_dump
 from . import figures as F
 from .html_page import render_page
 from .long_tail_analysis import FULL_CONFUSION_MAX_CLASSES, analyze_result
+from .training_logs import read_tau_sweep, read_training_scalars
 
 
 class LongTailReport:
@@ -246,3 +248,66 @@ def _jsonable(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def report_from_files(out_dir: str,
+                      results: Sequence[str],
+                      train_class_counts: Sequence[int],
+                      names: Optional[Sequence[str]] = None,
+                      classes: Optional[Sequence[str]] = None,
+                      work_dirs: Sequence[str] = (),
+                      tau_sweeps: Sequence[str] = (),
+                      many_shot_thr: int = MANY_SHOT_THR,
+                      low_shot_thr: int = LOW_SHOT_THR,
+                      counts_source: str = 'train_class_counts') -> str:
+    """The report of ``tools/test.py --out`` files, training work dirs and
+    ``select_tau.py --out`` tables (what ``tools/analysis/lt_report.py``
+    does).
+
+    Args:
+        out_dir (str): The output directory.
+        results (Sequence[str]): The dumps, read one after another.
+        train_class_counts (Sequence[int]): Training images per class.
+        names (Sequence[str], optional): One name per dump. Defaults to the
+            file names (the paths if those repeat).
+        classes (Sequence[str], optional): Class names.
+        work_dirs (Sequence[str]): Training work dirs, named by their
+            directory name. Defaults to none.
+        tau_sweeps (Sequence[str]): Tau tables, named by their file name.
+            Defaults to none.
+        many_shot_thr (int): Many-shot threshold. Defaults to 100.
+        low_shot_thr (int): Few-shot threshold. Defaults to 20.
+        counts_source (str): Where the counts come from, for errors.
+
+    Returns:
+        str: The path of ``report.html``.
+    """
+    if names is None:
+        stems = [osp.splitext(osp.basename(p))[0] for p in results]
+        names = stems if len(set(stems)) == len(stems) else list(results)
+    elif len(names) != len(results):
+        raise ValueError(f'Got {len(names)} names for {len(results)} '
+                         'results; give one per result.')
+    report = LongTailReport(
+        train_class_counts,
+        classes,
+        many_shot_thr,
+        low_shot_thr,
+        counts_source=counts_source)
+    for name, path in zip(names, results):
+        dump = read_test_dump(path)
+        report.add_result(
+            name,
+            dump['scores'],
+            dump['labels'],
+            dump.get('logits'),
+            source=path)
+        del dump  # one result in memory at a time
+    for work_dir in work_dirs:
+        report.add_training(
+            osp.basename(osp.normpath(work_dir)),
+            read_training_scalars(work_dir))
+    for path in tau_sweeps:
+        report.add_tau_sweep(
+            osp.splitext(osp.basename(path))[0], read_tau_sweep(path))
+    return report.write(out_dir)

@@ -9,7 +9,7 @@ from mmengine.evaluator import DumpResults
 from mmpretrain.structures import DataSample
 
 from mmlt.models.heads import LogitsLinearClsHead
-from mmlt.experiments import read_test_dump
+from mmlt.experiments import read_test_dump, write_test_dump
 
 
 def dump_of(head, features, labels, path):
@@ -110,3 +110,28 @@ def test_not_a_pickle_or_missing_file(tmp_path):
         read_test_dump(str(path))
     with pytest.raises(FileNotFoundError, match='does not exist'):
         read_test_dump(str(tmp_path / 'missing.pkl'))
+
+
+def test_written_dump_is_what_dump_results_writes(tmp_path,
+                                                  features_and_labels):
+    features, labels = features_and_labels
+    head = LogitsLinearClsHead(num_classes=5, in_channels=8)
+    dump_of(head, features, labels, tmp_path / 'head.pkl')
+    from_head = mmengine.load(str(tmp_path / 'head.pkl'))
+    with torch.no_grad():
+        logits = head.fc(features)
+    scores = torch.softmax(logits, dim=1)
+    write_test_dump(
+        str(tmp_path / 'written.pkl'), scores.numpy(), labels.numpy(),
+        logits.numpy())
+    written = mmengine.load(str(tmp_path / 'written.pkl'))
+    assert len(written) == len(from_head)
+    for ours, theirs in zip(written, from_head):
+        assert set(ours) <= set(theirs)
+        for key in ('pred_score', 'pred_logits', 'gt_label', 'pred_label'):
+            assert ours[key].shape == theirs[key].shape
+            assert ours[key].dtype == theirs[key].dtype
+            torch.testing.assert_close(ours[key], theirs[key])
+    dump = read_test_dump(str(tmp_path / 'written.pkl'))
+    np.testing.assert_array_equal(dump['scores'], scores.numpy())
+    np.testing.assert_array_equal(dump['logits'], logits.numpy())

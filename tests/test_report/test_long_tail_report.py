@@ -10,8 +10,8 @@ import torch
 
 from mmlt.evaluation import LongTailAccuracy
 from mmlt.experiments import (METRIC_KEYS, SplitRecord, read_test_dump,
-                              split_figures)
-from mmlt.report import LongTailReport
+                              split_figures, write_test_dump)
+from mmlt.report import LongTailReport, report_from_files
 
 COUNTS = [200, 120, 40, 25, 10, 3]
 CLASSES = ['shirt', 'shoe', 'bag', 'coat', 'sandal <b>', 'boot']
@@ -143,18 +143,33 @@ def test_table_equals_the_experiment_layers_test_figures(tmp_path):
     scores, labels, logits = predictions(2)
     path = str(tmp_path / 'pred.pkl')
     mmengine.dump([
-        dict(pred_score=torch.from_numpy(s), pred_logits=torch.from_numpy(z),
-             gt_label=torch.tensor([int(y)]))
+        dict(
+            pred_score=torch.from_numpy(s),
+            pred_logits=torch.from_numpy(z),
+            gt_label=torch.tensor([int(y)]))
         for s, z, y in zip(scores, logits, labels)
     ], path)
     expected = split_figures(SplitRecord.from_dump(path, COUNTS))
     dump = read_test_dump(path)
     report = LongTailReport(COUNTS)
-    report.add_result('plain', dump['scores'], dump['labels'],
-                      dump['logits'], source=path)
+    report.add_result(
+        'plain', dump['scores'], dump['labels'], dump['logits'], source=path)
     result = report.results[0]
     for key in METRIC_KEYS:
-        assert result['metrics'][key] == pytest.approx(expected[key],
-                                                       rel=1e-6)
-    np.testing.assert_allclose(result['class_accuracy'],
-                               expected['class_acc'])
+        assert result['metrics'][key] == pytest.approx(expected[key], rel=1e-6)
+    np.testing.assert_allclose(result['class_accuracy'], expected['class_acc'])
+
+
+def test_report_from_files_names_and_defaults(tmp_path):
+    paths = []
+    for seed, name in ((0, 'ce'), (1, 'gala')):
+        scores, labels, logits = predictions(seed)
+        paths.append(str(tmp_path / f'{name}.pkl'))
+        write_test_dump(paths[-1], scores, labels, logits)
+    with pytest.raises(ValueError, match='Got 1 names for 2 results'):
+        report_from_files(str(tmp_path / 'r'), paths, COUNTS, names=['x'])
+    page = report_from_files(str(tmp_path / 'r'), paths, COUNTS)
+    with open(osp.join(osp.dirname(page), 'report.json')) as f:
+        report = json.load(f)
+    assert [r['name'] for r in report['results']] == ['ce', 'gala']
+    assert [r['source'] for r in report['results']] == paths

@@ -15,13 +15,10 @@ Example::
         --out report
 """
 import argparse
-import os.path as osp
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 from mmlt.evaluation.shot_groups import LOW_SHOT_THR, MANY_SHOT_THR
-from mmlt.experiments import read_test_dump
-from mmlt.report import (LongTailReport, read_tau_sweep,
-                         read_training_scalars)
+from mmlt.report import report_from_files
 from mmlt.report.training_logs import training_class_counts
 
 
@@ -82,12 +79,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
-def default_names(paths: Sequence[str]) -> List[str]:
-    """File names without extension, or the paths if those repeat."""
-    stems = [osp.splitext(osp.basename(p))[0] for p in paths]
-    return stems if len(set(stems)) == len(stems) else list(paths)
-
-
 def main(argv: Optional[Sequence[str]] = None) -> str:
     args = parse_args(argv)
     if args.config is not None:
@@ -95,30 +86,17 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
         source = f'the training dataset of {args.config}'
     else:
         counts, classes, source = args.class_counts, None, '--class-counts'
-    report = LongTailReport(
+    page = report_from_files(
+        args.out,
+        args.results,
         counts,
-        classes,
-        args.many_shot_thr,
-        args.low_shot_thr,
+        names=args.names,
+        classes=classes,
+        work_dirs=args.work_dir,
+        tau_sweeps=args.tau_sweep,
+        many_shot_thr=args.many_shot_thr,
+        low_shot_thr=args.low_shot_thr,
         counts_source=source)
-    names = args.names or default_names(args.results)
-    for name, path in zip(names, args.results):
-        dump = read_test_dump(path)
-        report.add_result(
-            name,
-            dump['scores'],
-            dump['labels'],
-            dump.get('logits'),
-            source=path)
-        del dump
-    for work_dir in args.work_dir:
-        report.add_training(
-            osp.basename(osp.normpath(work_dir)),
-            read_training_scalars(work_dir))
-    for path in args.tau_sweep:
-        report.add_tau_sweep(
-            osp.splitext(osp.basename(path))[0], read_tau_sweep(path))
-    page = report.write(args.out)
     print(f'Wrote {page}')
     return page
 
