@@ -128,13 +128,13 @@ TRAININGS = ('ce', 'logit_adjust', 'balanced_softmax', 'ldam_drw', 'gala',
 # (row label, training, post-hoc re-balancing method chosen on val or None)
 ROWS = (
     ('CE', 'ce', None),
-    ('CE + re-balancing', 'ce', 'prediction'),
-    ('CE + post-hoc logit adjustment', 'ce', 'logit_adjust'),
+    ('CE + re-balancing', 'ce', 'PredictionRebalancing'),
+    ('CE + post-hoc logit adjustment', 'ce', 'PosthocLogitAdjustment'),
     ('LogitAdjust loss', 'logit_adjust', None),
     ('Balanced Softmax', 'balanced_softmax', None),
     ('LDAM-DRW', 'ldam_drw', None),
     ('GALA', 'gala', None),
-    ('GALA + re-balancing', 'gala', 'prediction'),
+    ('GALA + re-balancing', 'gala', 'PredictionRebalancing'),
     ('CE stage 1 -> LORT stage 2', 'lort', None),
 )
 

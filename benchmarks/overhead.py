@@ -459,8 +459,7 @@ def make_probs(shape: Tuple[int, int]) -> torch.Tensor:
 def rebalance_variants(
         probs: torch.Tensor,
         tau: float = 1.5) -> Dict[str, Callable[[], object]]:
-    from mmlt.models.heads.rebalanced_linear_head import (column_mass,
-                                                          rebalance_probs)
+    from mmlt.evaluation.rebalancers import column_mass, rebalance_probs
     return {
         'argmax':
         lambda: probs.argmax(dim=1),

@@ -46,8 +46,7 @@ from demo.prepare_fashion_mnist import (DEBIAN_SOURCE_DIR,  # noqa: E402
                                         prepare_fashion_mnist)
 from mmlt.evaluation import LongTailAccuracy  # noqa: E402
 from mmlt.evaluation.rebalancing import collect_logits, tau_sweep  # noqa
-from mmlt.models.heads.rebalanced_linear_head import (  # noqa: E402
-    column_mass, rebalance_probs)
+from mmlt.evaluation.rebalancers import PredictionRebalancing  # noqa
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'demo')
@@ -193,7 +192,9 @@ def evaluate(cfg: Config, checkpoint: str, experiment_name: str,
     cfg.load_from = checkpoint
     dump = osp.join(cfg.work_dir, 'test_predictions.pkl')
     cfg.test_evaluator = [
-        dict(type='RebalancedAccuracy', tau=tau),
+        dict(
+            type='RebalancedAccuracy',
+            rebalance=dict(type='PredictionRebalancing', tau=tau)),
         dict(type='DumpResults', out_file_path=dump)
     ]
     runner = Runner.from_cfg(cfg)
@@ -210,7 +211,7 @@ def evaluate(cfg: Config, checkpoint: str, experiment_name: str,
     for name, prefix, scores in (
         ('plain', '', probs),
         ('rebalanced', 'rebalanced/',
-         rebalance_probs(probs, column_mass(probs), tau)),
+         PredictionRebalancing(tau)(logits)),
     ):
         figures = {
             key: metrics[f'long-tail/{prefix}{key}']
@@ -394,7 +395,7 @@ def command_lines(cfg: Config, config: str, work_dir: str,
         tau = '<chosen tau>'
     lines.append(f'python tools/test.py {config} {checkpoint} --out '
                  f'{osp.dirname(checkpoint)}/test_predictions.pkl '
-                 f'--cfg-options test_evaluator.tau={tau}')
+                 f'--cfg-options test_evaluator.rebalance.tau={tau}')
     return lines
 
 

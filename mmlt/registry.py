@@ -50,3 +50,8 @@ METRICS = _child('METRICS')
 EVALUATORS = _child('EVALUATORS')
 VISUALIZERS = _child('VISUALIZERS')
 VISBACKENDS = _child('VISBACKENDS')
+
+# mmlt's own registry (a root, not a child of MMPretrain's): the post-hoc
+# re-balancings of plain logits (mmlt/evaluation/rebalancers.py), built from
+# ``rebalance=dict(type=..., tau=...)`` by the head and the metric.
+REBALANCERS = Registry('rebalancer', scope=SCOPE)

@@ -37,7 +37,8 @@ test_cfg = dict()
 
 # Accuracy without and with transductive prediction re-balancing in one pass;
 # choose tau on the validation split (tools/analysis/select_tau.py).
-val_evaluator = dict(type='RebalancedAccuracy', tau=1.0)
+rebalance = dict(type='PredictionRebalancing', tau=1.0)
+val_evaluator = dict(type='RebalancedAccuracy', rebalance=rebalance)
 test_evaluator = val_evaluator
 
 # Checkpoints keep the OneCycleLR state (mmlt's weights-only loading allows

@@ -6,6 +6,7 @@ _base_ = ['./ce_smallconvnet_fashion-mnist-lt.py']
 model = dict(
     head=dict(
         type='RebalancedLinearClsHead',
+        rebalance={{_base_.rebalance}},
         loss=dict(
             _delete_=True,
             type='GALALoss',

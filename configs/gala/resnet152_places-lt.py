@@ -10,12 +10,13 @@
 # with `python tools/analysis/select_tau.py CONFIG CKPT`.
 _base_ = ['../baselines/resnet152_places-lt_ce.py']
 
-tau = 1.4
+# the head's and the evaluator's re-balancing: one dict, tau stated once
+rebalance = dict(type='PredictionRebalancing', tau=1.4)
 
 model = dict(
     head=dict(
         type='RebalancedLinearClsHead',
-        tau=tau,
+        rebalance=rebalance,
         loss=dict(
             _delete_=True,
             type='GALALoss',
@@ -23,7 +24,8 @@ model = dict(
             lambda1=1.0,
             lambda2=1.0)))
 
-val_evaluator = dict(type='RebalancedAccuracy', topk=(1, 5), tau=tau)
+val_evaluator = dict(
+    type='RebalancedAccuracy', topk=(1, 5), rebalance=rebalance)
 test_evaluator = val_evaluator
 
 custom_hooks = [dict(type='AccumulatedGradientHook', interval=100)]

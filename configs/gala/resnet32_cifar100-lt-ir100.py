@@ -19,7 +19,8 @@ _base_ = [
 custom_imports = dict(imports=['mmlt'], allow_failed_imports=False)
 
 imbalance_factor = 100
-tau = 1.0
+# the head's and the evaluator's re-balancing: one dict, tau stated once
+rebalance = dict(type='PredictionRebalancing', tau=1.0)
 
 model = dict(
     backbone=dict(_delete_=True, type='CifarResNet', depth=32),
@@ -27,7 +28,7 @@ model = dict(
         type='RebalancedLinearClsHead',
         num_classes=100,
         in_channels=64,
-        tau=tau,
+        rebalance=rebalance,
         loss=dict(
             _delete_=True,
             type='GALALoss',
@@ -39,7 +40,8 @@ train_dataloader = dict(dataset=dict(imbalance_factor=imbalance_factor))
 # the balanced test split; CIFAR-100-LT has no validation split
 val_dataloader = dict(dataset=dict(imbalance_factor=imbalance_factor))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='RebalancedAccuracy', topk=(1, 5), tau=tau)
+val_evaluator = dict(
+    type='RebalancedAccuracy', topk=(1, 5), rebalance=rebalance)
 test_evaluator = val_evaluator
 
 optim_wrapper = dict(

@@ -13,12 +13,13 @@
 # --out CKPT2`.
 _base_ = ['../baselines/resnext50_imagenet-lt_ce.py']
 
-tau = 1.7
+# the head's and the evaluator's re-balancing: one dict, tau stated once
+rebalance = dict(type='PredictionRebalancing', tau=1.7)
 
 model = dict(
     head=dict(
         type='RebalancedLinearClsHead',
-        tau=tau,
+        rebalance=rebalance,
         loss=dict(
             _delete_=True,
             type='GALALoss',
@@ -26,7 +27,8 @@ model = dict(
             lambda1=1.0,
             lambda2=1.0)))
 
-val_evaluator = dict(type='RebalancedAccuracy', topk=(1, 5), tau=tau)
+val_evaluator = dict(
+    type='RebalancedAccuracy', topk=(1, 5), rebalance=rebalance)
 test_evaluator = val_evaluator
 
 custom_hooks = [dict(type='AccumulatedGradientHook', interval=100)]

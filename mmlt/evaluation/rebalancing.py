@@ -6,10 +6,8 @@ import torch
 from mmengine.dist import collect_results
 from torch.utils.data import DataLoader
 
-from mmlt.models.heads.rebalanced_linear_head import (check_method,
-                                                      column_mass,
-                                                      rebalanced_probs)
 from .metrics.rebalanced_accuracy import RebalancedAccuracy
+from .rebalancers import build_rebalancer
 
 
 @torch.no_grad()
@@ -55,18 +53,17 @@ def tau_sweep(logits: torch.Tensor,
               labels: torch.Tensor,
               taus: Sequence[float],
               train_class_counts: Sequence[int],
-              method: str = 'prediction',
+              rebalance: str = 'PredictionRebalancing',
               weight: Optional[torch.Tensor] = None,
               bias: Optional[torch.Tensor] = None,
               **metric_kwargs) -> List[Dict[str, float]]:
     """Metrics of one split re-balanced post hoc, for several ``tau``.
 
-    ``method`` is that of :class:`RebalancedLinearClsHead`:
-    ``'prediction'`` re-balances transductively with the split's own column
-    masses (:func:`rebalance_probs`), ``'logit_adjust'`` subtracts ``tau``
-    times the log prior of ``train_class_counts`` (:func:`adjust_logits`),
-    ``'tau_norm'`` uses the classifier ``weight`` / ``bias`` the logits came
-    from (:func:`tau_normalize_logits`).
+    ``rebalance`` is a type of :mod:`mmlt.evaluation.rebalancers`:
+    ``PredictionRebalancing`` re-balances transductively with the split's
+    own column masses, ``PosthocLogitAdjustment`` uses the log prior of
+    ``train_class_counts``, ``TauNormalization`` the classifier ``weight`` /
+    ``bias`` the logits came from.
 
     Args:
         logits (torch.Tensor): Plain logits of the split, shape (N, C).
@@ -74,40 +71,35 @@ def tau_sweep(logits: torch.Tensor,
         taus (Sequence[float]): Exponents to try.
         train_class_counts (Sequence[int]): Training images per class of the
             TRAIN split (the many / medium / few groups, and the prior of
-            ``'logit_adjust'``).
-        method (str): ``'prediction'``, ``'logit_adjust'`` or
-            ``'tau_norm'``. Defaults to ``'prediction'``.
+            ``PosthocLogitAdjustment``).
+        rebalance (str): The re-balancer's registered type. Defaults to
+            ``'PredictionRebalancing'``.
         weight (torch.Tensor, optional): Classifier weight (C, D), needed
-            for ``'tau_norm'``.
+            for ``TauNormalization``.
         bias (torch.Tensor, optional): Classifier bias (C, ) for
-            ``'tau_norm'``, or None if it has none.
+            ``TauNormalization``, or None if it has none.
         **metric_kwargs: Other arguments of :class:`RebalancedAccuracy`
             (``topk``, ``many_shot_thr``, ``low_shot_thr``, ``num_bins``).
 
     Returns:
         list[dict]: Per tau, ``tau`` and :class:`LongTailAccuracy`'s figures
         of the re-balanced predictions (``tau=0`` gives the plain ones, except
-        that ``'tau_norm'`` drops the bias).
+        that ``TauNormalization`` drops the bias).
     """
-    check_method(method, 'tau_sweep')
+    rebalancers = [build_rebalancer(dict(type=rebalance, tau=tau))
+                   for tau in taus]
     metric = RebalancedAccuracy(
         train_class_counts=train_class_counts, **metric_kwargs)
-    mass = None
-    if method == 'prediction':  # transductive: the split's own masses
-        mass = column_mass(torch.softmax(logits.to(torch.float64), dim=1))
     gt_labels = labels.numpy()
     rows = []
-    for tau in taus:
-        rebalanced = rebalanced_probs(
+    for rebalancer in rebalancers:
+        rebalanced = rebalancer(
             logits,
-            method,
-            tau,
-            mass=mass,
             train_class_counts=train_class_counts,
             weight=weight,
             bias=bias)
         rows.append(
             dict(
-                tau=float(tau),
+                tau=rebalancer.tau,
                 **metric.metrics_from_probs(rebalanced, gt_labels)))
     return rows

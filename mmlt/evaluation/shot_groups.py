@@ -16,6 +16,7 @@ MANY_SHOT_THR = 100  # OLTR's thresholds, the defaults everywhere
 LOW_SHOT_THR = 20
 
 CountsT = TypeVar('CountsT', np.ndarray, torch.Tensor)
+ClassCounts = Union[Sequence[float], np.ndarray, torch.Tensor]
 
 
 def check_shot_thresholds(many_shot_thr: int, low_shot_thr: int) -> None:
@@ -74,6 +75,34 @@ def to_counts_array(counts: Union[np.ndarray, Sequence[int]],
     if not np.issubdtype(counts.dtype, np.integer) or (counts < 0).any():
         raise ValueError('train_class_counts must be non-negative integers, '
                          f'got {counts}.')
+    return counts
+
+
+def check_class_counts(counts: ClassCounts,
+                       num_classes: int) -> torch.Tensor:
+    """Validate training images per class; return them as float64 on CPU.
+
+    Args:
+        counts (Sequence[float] | np.ndarray | torch.Tensor): ``C`` positive,
+            finite counts of the TRAIN split (``train_class_counts``).
+        num_classes (int): The number of classes ``C`` they must match.
+
+    Returns:
+        torch.Tensor: Shape (C, ), float64.
+    """
+    counts = torch.as_tensor(counts).detach().cpu().to(torch.float64)
+    if counts.dim() != 1:
+        raise ValueError('train_class_counts must be a 1-D sequence, got '
+                         f'shape {tuple(counts.shape)}.')
+    if counts.numel() != num_classes:
+        raise ValueError(f'Got {counts.numel()} train class counts for '
+                         f'{num_classes} classes.')
+    bad = ~(torch.isfinite(counts) & (counts > 0))
+    if bool(bad.any()):
+        index = int(bad.nonzero()[0])
+        raise ValueError(
+            'Every class needs a positive, finite training count, but class '
+            f'{index} has {counts[index].item():g}.')
     return counts
 
 

@@ -2,8 +2,8 @@ r"""Figures of one split, plain or re-balanced post hoc: the one path by
 which experiments compute validation tables and test figures.
 
 The plain probabilities are :math:`\mathrm{softmax}(z)` in float64; a
-re-balancing ``method`` of :class:`RebalancedLinearClsHead` with exponent
-``tau`` is applied by :func:`rebalanced_probs` (``'prediction'``
+re-balancing ``method`` (a type of :mod:`mmlt.evaluation.rebalancers`) with
+exponent ``tau`` is applied to the logits (``PredictionRebalancing``
 transductively, with the column masses of the split itself, as in GALA's
 paper). The figures are those of :class:`LongTailAccuracy` plus the
 per-class accuracies.
@@ -14,8 +14,7 @@ import torch
 
 from mmlt.evaluation import LongTailAccuracy
 from mmlt.evaluation.shot_groups import LOW_SHOT_THR, MANY_SHOT_THR
-from mmlt.models.heads.rebalanced_linear_head import (column_mass,
-                                                      rebalanced_probs)
+from mmlt.evaluation.rebalancers import build_rebalancer
 from .split_record import SplitRecord
 
 METRIC_KEYS = ('top1', 'mean_class_acc', 'many', 'medium', 'few', 'ece')
@@ -32,13 +31,15 @@ def split_figures(record: SplitRecord,
 
     Args:
         record (SplitRecord): The split.
-        method (str, optional): Post-hoc re-balancing (``'prediction'``,
-            ``'logit_adjust'``, ``'tau_norm'``); None for the plain
-            predictions. Defaults to None.
+        method (str, optional): Post-hoc re-balancing, a registered type
+            (``'PredictionRebalancing'``, ``'PosthocLogitAdjustment'``,
+            ``'TauNormalization'``); None for the plain predictions.
+            Defaults to None.
         tau (float): Exponent of ``method``. Defaults to 0.
         weight (torch.Tensor, optional): Classifier weight for
-            ``'tau_norm'``.
-        bias (torch.Tensor, optional): Classifier bias for ``'tau_norm'``.
+            ``'TauNormalization'``.
+        bias (torch.Tensor, optional): Classifier bias for
+            ``'TauNormalization'``.
         many_shot_thr (int): Many-shot threshold of the groups.
         low_shot_thr (int): Few-shot threshold of the groups.
 
@@ -50,11 +51,8 @@ def split_figures(record: SplitRecord,
     logits = record.logits.to(torch.float64)
     probs = torch.softmax(logits, dim=1)
     if method is not None:
-        probs = rebalanced_probs(
+        probs = build_rebalancer(dict(type=method, tau=tau))(
             logits,
-            method,
-            tau,
-            mass=column_mass(probs) if method == 'prediction' else None,
             train_class_counts=record.train_class_counts,
             weight=weight,
             bias=bias)

@@ -82,7 +82,7 @@ def choose_then_test(candidates: Sequence[Candidate],
         val_record (Callable): Candidate -> its validation record.
         test_record (Callable): Candidate -> its test record.
         rebalancing (Mapping[str, Sequence[float]]): Post-hoc re-balancing
-            methods (``'prediction'``, ``'logit_adjust'``) and their tau
+            types (``'PredictionRebalancing'``, ...) and their tau
             grids. Defaults to none.
         parameter (str): Name of the candidates' grid value, for the
             record of the choice. Defaults to ``'value'``.

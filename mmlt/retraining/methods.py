@@ -274,7 +274,8 @@ class MiSLAS(RetrainingMethod):
 class TauNorm(RetrainingMethod):
     r"""The tau-normalised stage-1 classifier (Kang et al., ICLR 2020),
     :math:`w_c / \lVert w_c \rVert^{\tau}`, bias dropped (see
-    :func:`tau_normalize_logits`); no training; grid: :math:`\tau`."""
+    :class:`mmlt.evaluation.rebalancers.TauNormalization`); no training;
+    grid: :math:`\tau`."""
     grid_key = 'tau'
     default_grid = DEFAULT_TAUS
     sampling = None

@@ -30,11 +30,12 @@ def check_gala_parts(cfg, num_classes, tau):
     assert head.num_classes == num_classes
     assert head.loss.type == 'GALALoss'
     assert head.loss.num_classes == num_classes
-    assert head.tau == tau
+    rebalance = dict(type='PredictionRebalancing', tau=tau)
+    assert head.rebalance == rebalance
     assert cfg.data_preprocessor.num_classes == num_classes
     for evaluator in (cfg.val_evaluator, cfg.test_evaluator):
         assert evaluator.type == 'RebalancedAccuracy'
-        assert evaluator.tau == tau
+        assert evaluator.rebalance == rebalance
     assert [h.type for h in cfg.custom_hooks] == ['AccumulatedGradientHook']
     assert 'mmlt' in cfg.custom_imports.imports
 

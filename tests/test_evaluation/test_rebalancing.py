@@ -46,7 +46,7 @@ def test_sweep_logit_adjust():
     feats, labels, weight, bias = split()
     logits = feats @ weight.T + bias
     taus = [0.0, 0.5, 1.0, 1.5]
-    rows = tau_sweep(logits, labels, taus, COUNTS, method='logit_adjust')
+    rows = tau_sweep(logits, labels, taus, COUNTS, 'PosthocLogitAdjustment')
     counts = np.array(COUNTS, dtype=np.float64)
     log_prior = np.log(counts / counts.sum())
     references = [
@@ -63,7 +63,13 @@ def test_sweep_tau_norm():
     logits = feats @ weight.T + bias
     taus = [0.0, 1.0, 2.0]
     rows = tau_sweep(
-        logits, labels, taus, COUNTS, 'tau_norm', weight=weight, bias=bias)
+        logits,
+        labels,
+        taus,
+        COUNTS,
+        'TauNormalization',
+        weight=weight,
+        bias=bias)
     references = []
     for tau in taus:
         normalised = torch.nn.Linear(5, len(COUNTS), bias=False).double()
@@ -96,8 +102,8 @@ def test_sweep_errors():
     feats, labels, weight, bias = split()
     logits = feats @ weight.T + bias
     with pytest.raises(ValueError, match="needs `weight`"):
-        tau_sweep(logits, labels, [1.0], COUNTS, 'tau_norm')
-    with pytest.raises(ValueError, match="method must be one of"):
+        tau_sweep(logits, labels, [1.0], COUNTS, 'TauNormalization')
+    with pytest.raises(ValueError, match="Unknown re-balancing type 'lws'"):
         tau_sweep(logits, labels, [1.0], COUNTS, 'lws')
     with pytest.raises(ValueError, match='Got 5 train class counts for 6'):
-        tau_sweep(logits, labels, [1.0], COUNTS[:5], 'logit_adjust')
+        tau_sweep(logits, labels, [1.0], COUNTS[:5], 'PosthocLogitAdjustment')

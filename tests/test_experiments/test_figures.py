@@ -69,7 +69,7 @@ def test_prediction_rebalancing_uses_the_splits_own_masses(record):
     mass = p.sum(0)
     rebalanced = p / mass**0.7
     rebalanced /= rebalanced.sum(1, keepdims=True)
-    figures = split_figures(record, 'prediction', 0.7)
+    figures = split_figures(record, 'PredictionRebalancing', 0.7)
     check(figures, reference(rebalanced, record.labels.numpy()))
     assert figures['few'] > split_figures(record)['few']
 
@@ -79,11 +79,11 @@ def test_logit_adjustment_with_the_training_prior(record):
     prior = np.array(COUNTS) / sum(COUNTS)
     expected = reference(softmax(z - 1.0 * np.log(prior)),
                          record.labels.numpy())
-    check(split_figures(record, 'logit_adjust', 1.0), expected)
+    check(split_figures(record, 'PosthocLogitAdjustment', 1.0), expected)
 
 
 def test_tau_table_rows(record):
-    table = tau_table(record, 'prediction', [0.0, 0.5])
+    table = tau_table(record, 'PredictionRebalancing', [0.0, 0.5])
     assert [row['tau'] for row in table] == [0.0, 0.5]
     check(table[0], reference(softmax(record.logits.double().numpy()),
                               record.labels.numpy()))

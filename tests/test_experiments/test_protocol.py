@@ -84,14 +84,14 @@ def test_best_on_val_with_tie_to_the_smaller_value(trained):
 
 def test_every_choice_before_the_test_split(trained):
     candidates, events = trained
-    result = run(candidates, events, dict(prediction=[1.0, 0.0, 0.5]))
+    result = run(candidates, events, dict(PredictionRebalancing=[1.0, 0.0, 0.5]))
     del events[:3]  # the trainings
     assert events == [('val', 0.5), ('val', 0.7), ('val', 0.9),
                       ('test', 0.7)]
     tau_choice = result['choices'][1]
     assert tau_choice['grid'] == [0.0, 0.5, 1.0]
     assert [row['tau'] for row in tau_choice['validation']] == [0, 0.5, 1]
-    assert set(result['test']) == {'plain', 'prediction'}
+    assert set(result['test']) == {'plain', 'PredictionRebalancing'}
 
 
 def test_one_candidate_no_rebalancing_reads_no_validation():
@@ -113,5 +113,5 @@ def test_test_record_of_another_split_is_refused(trained):
 def test_bad_tau_grid_refused_before_any_validation(trained):
     candidates, events = trained
     with pytest.raises(ValueError, match='got nan in'):
-        run(candidates, events, dict(prediction=[0.0, float('nan')]))
+        run(candidates, events, dict(PredictionRebalancing=[0.0, float('nan')]))
     assert [e for e in events if e[0] != 'train'] == []

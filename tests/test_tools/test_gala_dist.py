@@ -275,7 +275,7 @@ def test_stored_column_mass_matches_transductive(single_run,
     state = _load_checkpoint(str(stored_ckpt), map_location='cpu')
     assert int(state['state_dict']['head.column_mass_samples']) == 41
     stored = evaluate(stored_ckpt, tmp_path / 'stored', 1, '--cfg-options',
-                      'test_evaluator.rebalance=stored')[0]
+                      'test_evaluator.rebalance=None')[0]
     for key, value in single_test_metrics.items():
         assert stored[key] == pytest.approx(value, abs=1e-9), key
 
@@ -333,8 +333,9 @@ def test_select_tau_on_validation_split(single_run, tmp_path):
 
 
 @pytest.mark.parametrize('method, head_options', [
-    ('logit_adjust', ['model.head.train_class_counts=[24,12,6,4,2]']),
-    ('tau_norm', []),
+    ('PosthocLogitAdjustment',
+     ['model.head.train_class_counts=[24,12,6,4,2]']),
+    ('TauNormalization', []),
 ])
 def test_select_tau_other_methods_match_the_head(single_run, tmp_path, method,
                                                  head_options):
@@ -355,14 +356,15 @@ def test_select_tau_other_methods_match_the_head(single_run, tmp_path, method,
         choice = json.load(f)
     assert choice['method'] == method
     metrics = evaluate(checkpoint, tmp_path / 'test', 1, '--cfg-options',
-                       f'model.head.method={method}', 'model.head.tau=1.5',
-                       *head_options, 'test_evaluator.rebalance=stored',
+                       f'model.head.rebalance.type={method}',
+                       'model.head.rebalance.tau=1.5', *head_options,
+                       'test_evaluator.rebalance=None',
                        'test_dataloader.dataset.class_sizes=[5,5,5,5,5]',
                        'test_dataloader.dataset.seed=1')[0]
     for key in ('top1', 'mean_class_acc', 'many', 'medium', 'few', 'ece'):
         assert metrics[f'long-tail/rebalanced/{key}'] == pytest.approx(
             choice['table'][1][key], abs=1e-9), key
-    if method == 'logit_adjust':  # tau 0: the plain predictions
+    if method == 'PosthocLogitAdjustment':  # tau 0: plain predictions
         assert metrics['long-tail/top1'] == pytest.approx(
             choice['table'][0]['top1'], abs=1e-9)
 

@@ -109,7 +109,8 @@ def test_missing_stage1_checkpoint_is_an_error(toy):
             'lort-stage1_resnet34_cifar100-lt-ir100.py'
             in str(error.value))
     missing = str(toy.dir / 'nowhere' / 'epoch_200.pth')
-    with pytest.raises(FileNotFoundError, match='does not exist'):
+    with pytest.raises(FileNotFoundError, match='epoch_200.pth can not be '
+                       'found'):
         run_stage2(toy, 'missing', missing)
 
 

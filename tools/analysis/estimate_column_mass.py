@@ -28,9 +28,10 @@ from mmengine.runner import Runner  # noqa: E402
 from mmengine.runner.checkpoint import _load_checkpoint  # noqa: E402
 
 import mmlt  # noqa: E402,F401  (compat patches and registries)
+from mmlt.evaluation.rebalancers import (  # noqa: E402
+    PredictionRebalancing, column_mass)
 from mmlt.evaluation.rebalancing import collect_logits  # noqa: E402
 from mmlt.models.heads import RebalancedLinearClsHead  # noqa: E402
-from mmlt.models.heads.rebalanced_linear_head import column_mass  # noqa
 from mmlt.utils import (add_launcher_args, build_runner,  # noqa: E402
                         destroy_process_group_on_exit, load_checkpoint_config,
                         parse_launcher_args, prepare_launch)
@@ -80,11 +81,12 @@ def main():
         runner = build_runner(cfg)
         runner.load_or_resume()
         head, prefix = find_head(runner.model)
-        if head.method != 'prediction':
+        if not isinstance(head.rebalancer, PredictionRebalancing):
             raise ValueError(
                 "Column masses are used only by GALA's prediction "
-                're-balancing (model.head.method=prediction); the head '
-                f'uses method={head.method!r}.')
+                "re-balancing (model.head.rebalance.type="
+                "'PredictionRebalancing'); the head uses "
+                f'{head.rebalancer!r}.')
         dataloader = Runner.build_dataloader(dataloader_cfg, seed=runner.seed)
         collected = collect_logits(runner.model, dataloader)
         if not is_main_process():
@@ -105,7 +107,7 @@ def main():
         runner.logger.info(
             f'Column masses over {len(logits)} {args.split} samples (min '
             f'{mass.min():.4g}, max {mass.max():.4g}) written to {args.out}; '
-            f'predictions from it are re-balanced with tau={head.tau}.')
+            f'predictions from it are re-balanced by {head.rebalancer!r}.')
 
 
 if __name__ == '__main__':

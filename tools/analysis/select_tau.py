@@ -3,23 +3,24 @@ split.
 
 Runs the checkpoint over ``val_dataloader`` (never the test split: the tool
 refuses a config whose validation and test datasets are the same), applies
-the re-balancing ``--method`` of :class:`RebalancedLinearClsHead` for every
-tau of the grid, prints the table and the best tau, and optionally writes
-them as JSON. The methods:
+the re-balancing ``--method`` (a type of ``mmlt/evaluation/rebalancers.py``)
+for every tau of the grid, prints the table and the best tau, and optionally
+writes them as JSON. The methods:
 
-- ``prediction`` (default): GALA's transductive re-balancing
+- ``PredictionRebalancing`` (default): GALA's transductive re-balancing
   :math:`\\hat p_{ij} \\propto p_{ij} / m_j^{\\tau}` with the validation
   column masses;
-- ``logit_adjust``: :math:`z_j - \\tau \\log \\pi_j`, prior from the
-  ``train_class_counts`` (TRAIN split) in the validation dataset's metainfo;
-- ``tau_norm``: the classifier ``model.head.fc`` with weights
+- ``PosthocLogitAdjustment``: :math:`z_j - \\tau \\log \\pi_j`, prior from
+  the ``train_class_counts`` (TRAIN split) in the validation dataset's
+  metainfo;
+- ``TauNormalization``: the classifier ``model.head.fc`` with weights
   :math:`w_j / \\lVert w_j \\rVert^{\\tau}` and no bias.
 
 Runs distributed like ``tools/test.py`` (``--launcher``).
 
 Example::
 
-    python tools/analysis/select_tau.py CONFIG CKPT --method tau_norm \\
+    python tools/analysis/select_tau.py CONFIG CKPT --method TauNormalization \\
         --out tau.json
 """
 import argparse
@@ -40,8 +41,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 import mmlt  # noqa: E402,F401  (compat patches and registries)
 from mmlt.evaluation.rebalancing import collect_logits, tau_sweep  # noqa
-from mmlt.models.heads.rebalanced_linear_head import (  # noqa: E402
-    REBALANCE_METHODS)
+from mmlt.registry import REBALANCERS  # noqa: E402
 from mmlt.utils import (add_launcher_args, build_runner,  # noqa: E402
                         destroy_process_group_on_exit, load_checkpoint_config,
                         parse_launcher_args, prepare_launch)
@@ -55,10 +55,10 @@ def parse_args():
         description='Choose the re-balancing tau on the validation split')
     parser.add_argument(
         '--method',
-        choices=REBALANCE_METHODS,
-        default='prediction',
-        help='the re-balancing of RebalancedLinearClsHead to tune (default '
-        'prediction: GALA, transductive)')
+        choices=sorted(REBALANCERS.module_dict),
+        default='PredictionRebalancing',
+        help='the re-balancing to tune (default PredictionRebalancing: '
+        'GALA, transductive)')
     parser.add_argument('config', help='config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument(
@@ -111,13 +111,13 @@ def shot_thresholds(cfg: Config) -> dict:
 
 def classifier(model: torch.nn.Module):
     """Weight and bias of ``model.head.fc``, the classifier that
-    ``--method tau_norm`` normalises."""
+    ``--method TauNormalization`` normalises."""
     if is_model_wrapper(model):
         model = model.module
     fc = getattr(getattr(model, 'head', None), 'fc', None)
     if not isinstance(fc, torch.nn.Linear):
         raise TypeError(
-            '--method tau_norm needs a linear classifier at model.head.fc '
+            '--method TauNormalization needs a linear classifier at model.head.fc '
             f'(e.g. RebalancedLinearClsHead), got {type(fc).__name__}.')
     return fc.weight.detach().cpu(), (None if fc.bias is None else
                                       fc.bias.detach().cpu())
@@ -125,11 +125,11 @@ def classifier(model: torch.nn.Module):
 
 def usage_hint(method: str) -> str:
     """How to apply the chosen tau."""
-    if method == 'prediction':
-        return ('set model.head.tau (stored column masses) and the tau of '
-                'RebalancedAccuracy (transductive) to it.')
-    return (f'set model.head.method={method} and model.head.tau to it, and '
-            'evaluate with test_evaluator.rebalance=stored.')
+    if method == 'PredictionRebalancing':
+        return ('set the tau of the config\'s rebalance dict (head and '
+                'RebalancedAccuracy) to it.')
+    return (f'set model.head.rebalance=dict(type={method!r}, tau=TAU) and '
+            'evaluate with test_evaluator.rebalance=None.')
 
 
 def format_table(rows) -> str:
@@ -163,7 +163,7 @@ def main():
                 'prior of logit adjustment); use an mmlt long-tailed '
                 'dataset.')
         weight, bias = (None, None)
-        if args.method == 'tau_norm':
+        if args.method == 'TauNormalization':
             weight, bias = classifier(runner.model)
         rows = tau_sweep(logits, labels, args.taus, counts, args.method,
                          weight, bias, **shot_thresholds(cfg))

@@ -1,16 +1,12 @@
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 from mmpretrain.registry import METRICS
 
-from mmlt.models.heads.rebalanced_linear_head import (check_tau,
-                                                      column_mass,
-                                                      rebalance_probs)
+from ..rebalancers import build_rebalancer
 from ..shot_groups import resolve_train_class_counts
 from .long_tail_accuracy import LongTailAccuracy, check_finite_predictions
-
-REBALANCE_MODES = ('transductive', 'stored')
 
 
 @METRICS.register_module()
@@ -23,51 +19,54 @@ class RebalancedAccuracy(LongTailAccuracy):
     (keys ``top1``, ``mean_class_acc``, ...), and for the re-balanced ones
     (keys ``rebalanced/top1``, ...), which are
 
-    - ``rebalance='transductive'`` (GALA's paper): GALA's prediction
-      re-balancing :math:`\hat p_{ij} \propto p_{ij} / m_j^{\tau}` with
-      :math:`m_j = \sum_i p_{ij}` over the *whole* evaluation set, computed
-      in :meth:`compute_metrics` after the predictions of all ranks are
-      gathered (in dataset order), so the figures equal those of a
-      single-process run. Only for a head with ``method='prediction'``:
-      logit adjustment and tau-normalisation need no evaluation-set
-      statistics, and are refused here;
-    - ``rebalance='stored'``: the head's own re-balanced ``pred_score``, used
-      as is (``method='prediction'`` with stored column masses,
-      ``'logit_adjust'`` or ``'tau_norm'``); ``tau`` of this metric is not
-      used (the head's applies).
+    - with ``rebalance=dict(type=..., tau=...)`` (the same dict as the
+      head's; :mod:`mmlt.evaluation.rebalancers`): the plain logits of the
+      *whole* evaluation set re-balanced by it in :meth:`compute_metrics`,
+      after the predictions of all ranks are gathered (in dataset order), so
+      the figures equal those of a single-process run.
+      ``PredictionRebalancing`` takes the column masses of this set
+      (transductive, GALA's paper); ``PosthocLogitAdjustment`` the metric's
+      training class counts. ``TauNormalization`` needs the classifier
+      weights, which a metric does not see: use ``rebalance=None`` for it;
+    - with ``rebalance=None``: the head's own re-balanced ``pred_score``,
+      used as is (:class:`RebalancedLinearClsHead` with stored column
+      masses, ``PosthocLogitAdjustment`` or ``TauNormalization``).
 
-    The transductive mode keeps every sample's C logits until the end of the
-    evaluation (N x C float32, e.g. 0.8 GB for iNaturalist 2018).
+    The first keeps every sample's C logits until the end of the evaluation
+    (N x C float32, e.g. 0.8 GB for iNaturalist 2018).
 
     Args:
-        rebalance (str): ``'transductive'`` or ``'stored'``. Defaults to
-            ``'transductive'``.
-        tau (float): Exponent of the transductive re-balancing. Defaults to
-            1.0.
+        rebalance (dict, optional): The re-balancer, or None to score the
+            head's re-balanced predictions. Defaults to
+            ``dict(type='PredictionRebalancing', tau=1.0)``.
         **kwargs: Arguments of :class:`LongTailAccuracy` (``topk``,
             ``train_class_counts``, thresholds, ``num_bins``, ...).
     """
 
     def __init__(self,
-                 rebalance: str = 'transductive',
-                 tau: float = 1.0,
+                 rebalance: Optional[dict] = dict(
+                     type='PredictionRebalancing', tau=1.0),
                  **kwargs) -> None:
         super().__init__(**kwargs)
-        if rebalance not in REBALANCE_MODES:
-            raise ValueError(f'rebalance must be one of {REBALANCE_MODES}, '
-                             f'got {rebalance!r}.')
-        self.rebalance = rebalance
-        self.tau = check_tau(tau, type(self).__name__)
+        self.rebalancer = build_rebalancer(rebalance)
+        if self.rebalancer is not None and 'weight' in \
+                self.rebalancer.requires:
+            raise ValueError(
+                f'RebalancedAccuracy cannot apply {self.rebalancer!r}: it '
+                'needs the classifier weights, which a metric does not see. '
+                'Give the head that rebalance dict and set the metric\'s '
+                'rebalance=None to score the head\'s re-balanced '
+                'predictions.')
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
-        """Store each sample's label, plain logits and, for ``'stored'``,
-        the head's re-balanced scores.
+        """Store each sample's label, plain logits and, for
+        ``rebalance=None``, the head's re-balanced scores.
 
         Args:
             data_batch: A batch of data from the dataloader (unused).
             data_samples (Sequence[dict]): Model outputs with
                 ``pred_logits`` and ``gt_label`` (and a re-balanced
-                ``pred_score`` for ``'stored'``).
+                ``pred_score`` for ``rebalance=None``).
         """
         for sample in data_samples:
             if 'pred_logits' not in sample:
@@ -83,24 +82,18 @@ class RebalancedAccuracy(LongTailAccuracy):
                 gt_label=int(label), logits=sample['pred_logits'].cpu())
             check_finite_predictions(result['logits'][None], 'pred_logits',
                                      type(self).__name__)
-            method = sample.get('rebalance_method', 'prediction')
-            if self.rebalance == 'stored':
-                if 'rebalance_tau' not in sample:
+            if self.rebalancer is None:
+                if not sample.get('rebalanced', False):
                     raise ValueError(
-                        "RebalancedAccuracy(rebalance='stored') needs the "
-                        "re-balanced predictions of a RebalancedLinearClsHead"
-                        ": method='logit_adjust' or 'tau_norm', or "
-                        "method='prediction' with estimated column masses "
-                        '(run tools/analysis/estimate_column_mass.py on the '
-                        "checkpoint first, or use rebalance='transductive').")
+                        'RebalancedAccuracy(rebalance=None) scores the '
+                        're-balanced predictions of a RebalancedLinearClsHead'
+                        ', but these are plain: the head has no re-balancer, '
+                        'or it uses PredictionRebalancing without stored '
+                        'column masses (run tools/analysis/'
+                        'estimate_column_mass.py on the checkpoint first, or '
+                        "give the metric rebalance=dict(type="
+                        "'PredictionRebalancing', tau=...)).")
                 result['rebalanced_score'] = sample['pred_score'].cpu()
-            elif method != 'prediction':
-                raise ValueError(
-                    f"The head re-balances with method={method!r}, but "
-                    "RebalancedAccuracy(rebalance='transductive') applies "
-                    "GALA's prediction re-balancing (method='prediction') "
-                    "only; use rebalance='stored' to evaluate the head's "
-                    'predictions.')
             self.results.append(result)
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
@@ -121,14 +114,17 @@ class RebalancedAccuracy(LongTailAccuracy):
             raise ValueError('`pred_logits` have different shapes across '
                              f'samples: {sorted(shapes)}.')
         gt_labels = np.array([res['gt_label'] for res in results])
-        probs = torch.softmax(
-            torch.stack([res['logits'] for res in results]).to(torch.float64),
-            dim=1)
-        if self.rebalance == 'transductive':
-            rebalanced = rebalance_probs(probs, column_mass(probs), self.tau)
-        else:
+        logits = torch.stack([res['logits'] for res in results])
+        probs = torch.softmax(logits.to(torch.float64), dim=1)
+        if self.rebalancer is None:
             rebalanced = torch.stack(
                 [res['rebalanced_score'] for res in results])
+        else:
+            rebalanced = self.rebalancer(
+                logits,
+                train_class_counts=resolve_train_class_counts(
+                    self.train_class_counts, self.dataset_meta,
+                    type(self).__name__))
         metrics = self.metrics_from_probs(probs, gt_labels)
         for key, value in self.metrics_from_probs(rebalanced,
                                                   gt_labels).items():

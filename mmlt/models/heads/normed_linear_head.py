@@ -80,9 +80,7 @@ class NormedLinearClsHead(LogitsLinearClsHead):
             self, cls_score: torch.Tensor,
             data_samples: Optional[List[Optional[DataSample]]]
     ) -> List[DataSample]:
-        logits = cls_score * self.scale
-        return self._pack_predictions(logits, F.softmax(logits, dim=1),
-                                      data_samples)
+        return super()._get_predictions(cls_score * self.scale, data_samples)
 
     def extra_repr(self) -> str:
         return f'scale={self.scale}'

@@ -8,12 +8,14 @@ custom_imports = dict(
     imports=['mmlt', 'gala_test_modules'], allow_failed_imports=False)
 
 train_class_counts = (24, 12, 6, 4, 2)  # 48 samples: 12 batches of 4
+rebalance = dict(type='PredictionRebalancing', tau=1.0)  # head and metric
 
 model = dict(
     type='ImageClassifier',
     backbone=dict(type='GALATinyMLP', in_features=48, hidden=16),
     head=dict(
         type='RebalancedLinearClsHead',
+        rebalance=rebalance,
         num_classes=5,
         in_channels=16,
         loss=dict(type='GALALoss', num_classes=5, lambda1=1.2, lambda2=0.9)))
@@ -51,7 +53,10 @@ test_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False))
 
 val_evaluator = dict(
-    type='RebalancedAccuracy', tau=1.0, many_shot_thr=10, low_shot_thr=5)
+    type='RebalancedAccuracy',
+    rebalance=rebalance,
+    many_shot_thr=10,
+    low_shot_thr=5)
 test_evaluator = val_evaluator
 
 optim_wrapper = dict(

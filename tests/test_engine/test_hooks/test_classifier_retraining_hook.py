@@ -61,7 +61,7 @@ def test_missing_load_from_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError) as error:
         runner.train()
     message = str(error.value)
-    assert '`load_from` is not set' in message
+    assert 'none was loaded: `load_from` is not set' in message
     assert 'python tools/train.py configs/lort/stage1.py' in message
     assert 'load_from=' in message
 
@@ -69,22 +69,59 @@ def test_missing_load_from_is_an_error(tmp_path):
 def test_nonexistent_checkpoint_is_an_error(tmp_path):
     missing = str(tmp_path / 'work_dirs' / 'epoch_200.pth')
     runner = build_stage2_runner(tmp_path, load_from=missing)
-    with pytest.raises(
-            FileNotFoundError, match=f'load_from={missing!r} does not exist'):
+    with pytest.raises(FileNotFoundError, match='epoch_200.pth'):
         runner.train()
 
 
 def test_auto_resume_without_checkpoint_is_an_error(tmp_path):
     runner = build_stage2_runner(tmp_path, load_from=None, resume=True)
-    with pytest.raises(FileNotFoundError, match='no checkpoint to resume'):
+    with pytest.raises(FileNotFoundError, match='no checkpoint to resume in '
+                       f'{tmp_path}'):
         runner.train()
 
 
-def test_validation_and_test_runs_are_not_checked():
-    hook = ClassifierRetrainingHook()
-    for loop in (None, dict(type='EpochBasedTrainLoop')):
-        hook.before_run(
-            SimpleNamespace(_train_loop=loop, _load_from=None, _resume=False))
+def test_checkpoint_of_another_architecture_is_refused(tmp_path):
+    """A stage-1 checkpoint whose backbone is not this model's (keys
+    missing, or other shapes) would leave the frozen backbone random."""
+    torch.manual_seed(0)
+    state = MODELS.build(dict(MODEL, type='ImageClassifier')).state_dict()
+    other = {
+        'backbone.conv.weight': torch.zeros(4, 4, 1, 1),
+        'backbone.linear.weight': torch.zeros(4, 2),  # another shape
+        'head.fc.weight': state['head.fc.weight'],
+        'head.fc.bias': state['head.fc.bias'],
+    }
+    path = tmp_path / 'other.pth'
+    torch.save(dict(state_dict=other, meta=dict()), path)
+    runner = build_stage2_runner(tmp_path / 'run', load_from=str(path))
+    with pytest.raises(
+            ValueError,
+            match='does not hold the frozen backbone.*Missing: 1 '
+            '\\(backbone.linear.bias\\); other shape: 1 '
+            '\\(backbone.linear.weight \\(checkpoint \\(4, 2\\), model '
+            '\\(4, 4\\)\\)\\).*tools/train.py configs/lort/stage1.py'):
+        runner.train()
+
+
+def test_validation_and_test_runs_are_not_checked(tmp_path):
+    """runner.val() / runner.test() of a stage-2 config without a
+    checkpoint evaluate (a random model) instead of raising."""
+    loader = dict(
+        dataset=dict(type='ToyLongTailDataset'),
+        batch_size=4,
+        num_workers=0,
+        sampler=dict(type='DefaultSampler', shuffle=False))
+    runner = build_stage2_runner(
+        tmp_path,
+        load_from=None,
+        val_dataloader=loader,
+        val_cfg=dict(),
+        val_evaluator=dict(type='Accuracy'),
+        test_dataloader=loader,
+        test_cfg=dict(),
+        test_evaluator=dict(type='Accuracy'))
+    assert 'accuracy/top1' in runner.val()
+    assert 'accuracy/top1' in runner.test()
 
 
 @pytest.mark.parametrize('reinit_head', [False, True])
@@ -108,7 +145,8 @@ def test_resumed_run_is_not_reinitialised():
     model = MODELS.build(MODEL)
     before = model.head.fc.weight.clone()
     hook = ClassifierRetrainingHook(reinit_head=True)
-    hook.before_train(SimpleNamespace(model=model, iter=5))
+    hook.after_load_checkpoint(None, dict(state_dict=model.state_dict()))
+    hook.before_train(SimpleNamespace(model=model, iter=5, work_dir='.'))
     assert torch.equal(model.head.fc.weight, before)
 
 
@@ -145,8 +183,14 @@ def _reinit_worker(rank, init_file, queue):
         torch.manual_seed(rank)  # different random streams on the ranks
         model = MODELS.build(MODEL)
         runner = SimpleNamespace(
-            model=model, iter=0, logger=SimpleNamespace(info=print))
-        ClassifierRetrainingHook(reinit_head=True).before_train(runner)
+            model=model,
+            iter=0,
+            work_dir='.',
+            logger=SimpleNamespace(info=print))
+        hook = ClassifierRetrainingHook(reinit_head=True)
+        hook.after_load_checkpoint(runner,
+                                   dict(state_dict=model.state_dict()))
+        hook.before_train(runner)
         queue.put((rank, model.head.fc.weight.detach().numpy().copy()))
     finally:
         dist.destroy_process_group()

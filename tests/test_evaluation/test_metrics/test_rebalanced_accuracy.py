@@ -4,11 +4,14 @@ import torch
 from mmpretrain.structures import DataSample
 
 from mmlt.evaluation.metrics import LongTailAccuracy, RebalancedAccuracy
+from mmlt.evaluation.rebalancers import column_mass, rebalance_probs
 from mmlt.models.heads import RebalancedLinearClsHead
-from mmlt.models.heads.rebalanced_linear_head import (column_mass,
-                                                      rebalance_probs)
 
 COUNTS = [500, 300, 60, 30, 10, 5]  # many, many, medium, medium, few, few
+
+
+def prediction(tau):
+    return dict(type='PredictionRebalancing', tau=tau)
 
 
 def make_samples(logits, labels):
@@ -42,7 +45,8 @@ def evaluate(metric, samples, batch=7):
 def test_transductive_matches_reference(tau):
     logits, labels = head_biased_set()
     metrics = evaluate(
-        RebalancedAccuracy(tau=tau, topk=(1, 3)), make_samples(logits, labels))
+        RebalancedAccuracy(rebalance=prediction(tau), topk=(1, 3)),
+        make_samples(logits, labels))
 
     probs = np.exp(logits.double().numpy())
     probs /= probs.sum(axis=1, keepdims=True)
@@ -86,7 +90,8 @@ def test_stored_equals_transductive_on_the_same_split():
     """Deployable re-balancing with column masses estimated on the evaluation
     split gives exactly the transductive predictions and metrics."""
     torch.manual_seed(0)
-    head = RebalancedLinearClsHead(len(COUNTS), 8, tau=1.3).eval()
+    head = RebalancedLinearClsHead(
+        len(COUNTS), 8, rebalance=prediction(1.3)).eval()
     torch.nn.init.normal_(head.fc.weight, std=2.0)
     feats = torch.randn(45, 8)
     labels = torch.arange(45) % len(COUNTS)
@@ -108,8 +113,9 @@ def test_stored_equals_transductive_on_the_same_split():
             for s in head.predict((feats[start:start + 8], ), batch)
         ]
 
-    transductive = evaluate(RebalancedAccuracy(tau=1.3), plain)
-    stored = evaluate(RebalancedAccuracy(rebalance='stored'), stored_samples)
+    transductive = evaluate(
+        RebalancedAccuracy(rebalance=prediction(1.3)), plain)
+    stored = evaluate(RebalancedAccuracy(rebalance=None), stored_samples)
     assert transductive == stored
     assert transductive['long-tail/rebalanced/top1'] != transductive[
         'long-tail/top1']
@@ -123,12 +129,14 @@ def test_errors():
     logits, labels = head_biased_set(num=6)
     samples = make_samples(logits, labels)
     with pytest.raises(ValueError, match='estimate_column_mass'):
-        RebalancedAccuracy(rebalance='stored').process(None, samples)
+        RebalancedAccuracy(rebalance=None).process(None, samples)
     del samples[0]['pred_logits']
     with pytest.raises(KeyError, match='pred_logits'):
         RebalancedAccuracy().process(None, samples)
-    with pytest.raises(ValueError, match='rebalance'):
+    with pytest.raises(TypeError, match="rebalance must be a dict.*'batch'"):
         RebalancedAccuracy(rebalance='batch')
+    with pytest.raises(ValueError, match="Unknown re-balancing type 'lws'"):
+        RebalancedAccuracy(rebalance=dict(type='lws'))
     metric = RebalancedAccuracy()
     metric.process(None, make_samples(logits, labels))
     with pytest.raises(ValueError, match='train_class_counts'):
@@ -144,7 +152,9 @@ def test_errors():
 def posthoc_head(method, tau):
     torch.manual_seed(0)
     head = RebalancedLinearClsHead(
-        len(COUNTS), 8, method=method, tau=tau,
+        len(COUNTS),
+        8,
+        rebalance=dict(type=method, tau=tau),
         train_class_counts=COUNTS).eval()
     torch.nn.init.normal_(head.fc.weight, std=2.0)
     with torch.no_grad():  # head-class rows larger, as after CE training
@@ -153,14 +163,19 @@ def posthoc_head(method, tau):
 
 
 def test_stored_logit_adjust_matches_reference():
-    head = posthoc_head('logit_adjust', 1.0)
+    head = posthoc_head('PosthocLogitAdjustment', 1.0)
     labels = torch.arange(60) % len(COUNTS)
     feats = 0.2 * head.fc.weight.detach()[labels] + torch.randn(60, 8)
     samples = [
         s.to_dict() for s in head.predict((
             feats, ), [DataSample().set_gt_label(int(y)) for y in labels])
     ]
-    metrics = evaluate(RebalancedAccuracy(rebalance='stored'), samples)
+    metrics = evaluate(RebalancedAccuracy(rebalance=None), samples)
+    # the same dict given to the metric: it adjusts the gathered logits
+    assert evaluate(
+        RebalancedAccuracy(
+            rebalance=dict(type='PosthocLogitAdjustment', tau=1.0)),
+        samples) == pytest.approx(metrics, abs=1e-12)
 
     logits = head((feats, )).detach().double().numpy()
     counts = np.array(COUNTS, dtype=np.float64)
@@ -177,15 +192,9 @@ def test_stored_logit_adjust_matches_reference():
     assert metrics['long-tail/rebalanced/few'] > metrics['long-tail/few']
 
 
-@pytest.mark.parametrize('method', ['logit_adjust', 'tau_norm'])
-def test_transductive_refuses_other_methods(method):
-    head = posthoc_head(method, 1.0)
-    samples = [
-        s.to_dict() for s in head.predict((torch.randn(3, 8), ),
-                                          [DataSample().set_gt_label(0)] * 3)
-    ]
-    with pytest.raises(ValueError, match="method='prediction'.*"
-                       "rebalance='stored'"):
-        RebalancedAccuracy().process(None, samples)
+def test_refuses_tau_normalization_and_bad_tau():
+    with pytest.raises(ValueError, match='TauNormalization.*classifier '
+                       'weights.*rebalance=None'):
+        RebalancedAccuracy(rebalance=dict(type='TauNormalization', tau=1.0))
     with pytest.raises(ValueError, match='tau must be .*>= 0, got -1'):
-        RebalancedAccuracy(tau=-1)
+        RebalancedAccuracy(rebalance=prediction(-1))

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
+from mmlt.evaluation.rebalancers import TauNormalization
 from mmlt.models.heads import LogitsLinearClsHead, RebalancedLinearClsHead
-from mmlt.models.heads.rebalanced_linear_head import (adjust_logits,
-                                                      column_mass,
-                                                      rebalance_probs,
-                                                      rebalanced_probs,
-                                                      tau_normalize_logits)
+
+PREDICTION = 'PredictionRebalancing'
+LOGIT_ADJUST = 'PosthocLogitAdjustment'
+TAU_NORM = 'TauNormalization'
 
 
 def reference_rebalance(probs, mass, tau):
@@ -25,58 +25,31 @@ def reference_rebalance(probs, mass, tau):
 
 def build_head(num_classes=4, in_channels=6, tau=1.0):
     torch.manual_seed(0)
-    head = RebalancedLinearClsHead(num_classes, in_channels, tau=tau)
+    head = RebalancedLinearClsHead(
+        num_classes, in_channels, rebalance=dict(type=PREDICTION, tau=tau))
     head.init_weights()
     torch.nn.init.normal_(head.fc.weight, std=1.0)
     return head.eval()
 
 
-@pytest.mark.parametrize('tau', [0.0, 0.5, 1.0, 1.7])
-def test_rebalance_probs_matches_reference(tau):
-    torch.manual_seed(1)
-    probs = torch.softmax(torch.randn(9, 5, dtype=torch.float64), dim=1)
-    mass = column_mass(probs)
-    np.testing.assert_allclose(
-        mass.numpy(), [sum(probs[:, j].tolist()) for j in range(5)],
-        rtol=1e-12)
-    out = rebalance_probs(probs, mass, tau)
-    assert out.dtype == torch.float64
-    np.testing.assert_allclose(
-        out.numpy(), reference_rebalance(probs, mass.numpy(), tau), rtol=1e-12)
-
-
-def test_rebalancing_flips_a_head_biased_prediction():
-    # class 0 dominates the column mass, so a near-tie moves to class 1
-    probs = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.55, 0.45]],
-                         dtype=torch.float64)
-    out = rebalance_probs(probs, column_mass(probs), 1.0)
-    # masses 2.25 and 0.75: row 3 becomes (0.244.., 0.6) / sum
-    assert out.argmax(dim=1).tolist() == [0, 0, 1]
-    assert out[2, 1].item() == pytest.approx(
-        (0.45 / 0.75) / (0.55 / 2.25 + 0.45 / 0.75), rel=1e-12)
-
-
-def test_rebalance_probs_errors():
-    probs = torch.full((2, 3), 1 / 3)
-    with pytest.raises(ValueError, match='expected \\(N, C\\) and \\(C, \\)'):
-        rebalance_probs(probs, torch.ones(4), 1.0)
-    with pytest.raises(ValueError, match='finite and positive'):
-        rebalance_probs(probs, torch.tensor([1.0, 0.0, 1.0]), 1.0)
-    with pytest.raises(ValueError, match='N >= 1'):
-        column_mass(torch.zeros(0, 3))
-
-
-def test_plain_predictions_without_column_mass():
+def test_plain_predictions_without_column_mass_warn_once():
+    """Single-image inference without stored masses: plain scores, marked
+    in the metainfo, and one warning that says how to store masses."""
     head = build_head()
     feats = torch.randn(5, 6)
     logits = head((feats, ))
-    predictions = head.predict((feats, ))
+    with pytest.warns(UserWarning, match='no column masses are stored.*NOT '
+                      're-balanced.*estimate_column_mass.py') as record:
+        predictions = head.predict((feats, ))
+        head.predict((feats[:1], ))
+    assert len(record) == 1
     assert not head.has_column_mass
     for prediction, logit in zip(predictions, logits):
         torch.testing.assert_close(prediction.pred_logits, logit.detach())
         torch.testing.assert_close(prediction.pred_score,
                                    torch.softmax(logit.detach(), dim=0))
-        assert 'rebalance_tau' not in prediction
+        assert prediction.rebalanced is False
+        assert prediction.rebalance_method == PREDICTION
 
 
 @pytest.mark.parametrize('tau', [1.0, 1.4])
@@ -95,6 +68,7 @@ def test_stored_column_mass_rebalances_predictions(tau):
         assert prediction.pred_label.item() == expected[i].argmax()
         torch.testing.assert_close(prediction.pred_logits, logits[i])
         assert prediction.rebalance_tau == tau
+        assert prediction.rebalanced is True
 
 
 def test_column_mass_is_in_the_checkpoint():
@@ -120,7 +94,8 @@ def test_set_column_mass_errors():
     with pytest.raises(ValueError, match='num_samples'):
         head.set_column_mass(torch.ones(4), 0)
     with pytest.raises(ValueError, match='tau'):
-        RebalancedLinearClsHead(4, 6, tau=-1.0)
+        RebalancedLinearClsHead(
+            4, 6, rebalance=dict(type=PREDICTION, tau=-1.0))
 
 
 def test_training_loss_uses_plain_logits():
@@ -141,7 +116,8 @@ TRAIN_COUNTS = [400, 100, 25, 5]
 
 def build_posthoc_head(method, tau=1.0, seed=0, **kwargs):
     torch.manual_seed(seed)
-    head = RebalancedLinearClsHead(4, 6, method=method, tau=tau, **kwargs)
+    head = RebalancedLinearClsHead(
+        4, 6, rebalance=dict(type=method, tau=tau), **kwargs)
     torch.nn.init.normal_(head.fc.weight, std=1.0)
     torch.nn.init.normal_(head.fc.bias, std=1.0)
     return head.eval()
@@ -160,7 +136,7 @@ def stacked(predictions, field):
 @pytest.mark.parametrize('tau', [0.5, 1.0, 2.0])
 def test_logit_adjust_matches_float64_reference(tau):
     head = build_posthoc_head(
-        'logit_adjust', tau, train_class_counts=TRAIN_COUNTS)
+        LOGIT_ADJUST, tau, train_class_counts=TRAIN_COUNTS)
     feats = torch.randn(40, 6)
     logits = head((feats, )).detach()
     counts = np.array(TRAIN_COUNTS, dtype=np.float64)
@@ -175,14 +151,15 @@ def test_logit_adjust_matches_float64_reference(tau):
     # the prior moves some predictions from head to tail classes
     assert (labels > logits.argmax(dim=1).numpy()).any()
     torch.testing.assert_close(stacked(predictions, 'pred_logits'), logits)
-    assert predictions[0].rebalance_method == 'logit_adjust'
+    assert predictions[0].rebalance_method == LOGIT_ADJUST
     assert predictions[0].rebalance_tau == tau
+    assert predictions[0].rebalanced
 
 
-@pytest.mark.parametrize('method', ['logit_adjust', 'prediction'])
+@pytest.mark.parametrize('method', [LOGIT_ADJUST, PREDICTION])
 def test_tau_zero_is_the_plain_head(method):
     head = build_posthoc_head(method, 0.0, train_class_counts=TRAIN_COUNTS)
-    if method == 'prediction':
+    if method == PREDICTION:
         head.set_column_mass(torch.tensor([5.0, 2.0, 1.0, 0.5]), 10)
     plain = LogitsLinearClsHead(4, 6).eval()
     plain.fc.load_state_dict(head.fc.state_dict())
@@ -198,7 +175,7 @@ def test_tau_zero_is_the_plain_head(method):
 
 @pytest.mark.parametrize('tau', [0.0, 0.7, 1.0, 1.8])
 def test_tau_norm_matches_a_hand_built_normalised_linear(tau):
-    head = build_posthoc_head('tau_norm', tau)
+    head = build_posthoc_head(TAU_NORM, tau)
     # rows of very different norms, so the normalisation matters
     with torch.no_grad():
         head.fc.weight.mul_(torch.tensor([[4.0], [2.0], [1.0], [0.3]]))
@@ -221,12 +198,13 @@ def test_tau_norm_matches_a_hand_built_normalised_linear(tau):
         stacked(predictions, 'pred_label').flatten(), expected.argmax(dim=1))
     torch.testing.assert_close(
         stacked(predictions, 'pred_logits'), head((feats, )).detach())
-    assert predictions[0].rebalance_method == 'tau_norm'
+    assert predictions[0].rebalance_method == TAU_NORM
 
 
 def test_tau_norm_hand_worked_example():
     # w_0 = (3, 0), w_1 = (0, 1), b = (0.5, -0.5); x = (1, 2) and (1, 0.25)
-    head = RebalancedLinearClsHead(2, 2, method='tau_norm', tau=1.0).eval()
+    head = RebalancedLinearClsHead(
+        2, 2, rebalance=dict(type=TAU_NORM, tau=1.0)).eval()
     with torch.no_grad():
         head.fc.weight.copy_(torch.tensor([[3.0, 0.0], [0.0, 1.0]]))
         head.fc.bias.copy_(torch.tensor([0.5, -0.5]))
@@ -242,10 +220,10 @@ def test_tau_norm_hand_worked_example():
         rtol=1e-6)
     assert [int(p.pred_label) for p in predictions] == [1, 0]
     # tau 0.5: logits (sqrt 3, 2) and (sqrt 3, 0.25) -> classes 1, 0
-    head.tau = 0.5
+    head.rebalancer = TauNormalization(0.5)
     assert [int(p.pred_label) for p in head.predict((feats, ))] == [1, 0]
     # tau 0 keeps the weights but drops the bias: (3, 2) -> class 0
-    head.tau = 0.0
+    head.rebalancer = TauNormalization(0.0)
     np.testing.assert_allclose(
         head.predict((feats, ))[0].pred_score.numpy(),
         [e / (1 + e), 1 / (1 + e)],
@@ -253,46 +231,34 @@ def test_tau_norm_hand_worked_example():
 
 
 def test_posthoc_errors():
-    with pytest.raises(
-            ValueError,
-            match="method must be one of \\('prediction', 'logit_adjust', "
-            "'tau_norm'\\), got 'lws'"):
-        RebalancedLinearClsHead(4, 6, method='lws')
-    for method in ('prediction', 'logit_adjust', 'tau_norm'):
+    with pytest.raises(ValueError, match="Unknown re-balancing type 'lws'"):
+        RebalancedLinearClsHead(4, 6, rebalance=dict(type='lws', tau=1.0))
+    for method in (PREDICTION, LOGIT_ADJUST, TAU_NORM):
         with pytest.raises(ValueError, match='tau must be .*>= 0, got -0.5'):
-            RebalancedLinearClsHead(4, 6, method=method, tau=-0.5)
-    with pytest.raises(ValueError, match='tau must be .*>= 0, got -1'):
-        adjust_logits(torch.zeros(2, 4), TRAIN_COUNTS, -1)
-    with pytest.raises(ValueError, match='tau must be .*>= 0, got -1'):
-        tau_normalize_logits(torch.zeros(2, 4), torch.ones(4, 3), None, -1)
+            RebalancedLinearClsHead(
+                4, 6, rebalance=dict(type=method, tau=-0.5))
+    with pytest.raises(ValueError, match='needs a `rebalance`'):
+        RebalancedLinearClsHead(4, 6, rebalance=None)
 
-    head = build_posthoc_head('logit_adjust')
+    head = build_posthoc_head(LOGIT_ADJUST)
     with pytest.raises(ValueError, match='no train class counts.*TRAIN split'
                        '.*train_class_counts'):
         head.predict((torch.randn(2, 6), ))
     with pytest.raises(ValueError, match='Got 3 train class counts for 4 '
                        'classes'):
         RebalancedLinearClsHead(
-            4, 6, method='logit_adjust', train_class_counts=[10, 5, 1])
-    with pytest.raises(ValueError, match='Got 5 train class counts for 4 '
-                       'classes'):
-        adjust_logits(torch.zeros(2, 4), [10, 5, 3, 2, 1], 1.0)
+            4, 6, rebalance=dict(type=LOGIT_ADJUST),
+            train_class_counts=[10, 5, 1])
     with pytest.raises(ValueError, match='class 1 has 0'):
         head.set_class_counts([10, 0, 3, 2])
-    zero_row = torch.ones(4, 3)
-    zero_row[2] = 0
-    with pytest.raises(ValueError, match='Class 2 has a zero weight'):
-        tau_normalize_logits(torch.zeros(2, 4), zero_row, None, 1.0)
-    with pytest.raises(ValueError, match="method='tau_norm'\\) needs "
-                       '`weight`'):
-        rebalanced_probs(torch.zeros(2, 4), 'tau_norm', 1.0)
 
 
 def test_train_class_counts_in_the_checkpoint():
-    head = build_posthoc_head('logit_adjust', train_class_counts=TRAIN_COUNTS)
+    head = build_posthoc_head(LOGIT_ADJUST, train_class_counts=TRAIN_COUNTS)
     state = head.state_dict()
     assert state['train_class_counts'].tolist() == TRAIN_COUNTS
-    restored = RebalancedLinearClsHead(4, 6, method='logit_adjust').eval()
+    restored = RebalancedLinearClsHead(
+        4, 6, rebalance=dict(type=LOGIT_ADJUST)).eval()
     restored.load_state_dict(state)
     feats = torch.randn(3, 6)
     for a, b in zip(head.predict((feats, )), restored.predict((feats, ))):
@@ -302,7 +268,8 @@ def test_train_class_counts_in_the_checkpoint():
     without = RebalancedLinearClsHead(4, 6).state_dict()
     assert not without['train_class_counts'].any()
     configured = RebalancedLinearClsHead(
-        4, 6, method='logit_adjust', train_class_counts=TRAIN_COUNTS)
+        4, 6, rebalance=dict(type=LOGIT_ADJUST),
+        train_class_counts=TRAIN_COUNTS)
     configured.load_state_dict(without)
     assert configured.class_counts.tolist() == TRAIN_COUNTS
     # different counts in the checkpoint are refused
@@ -315,7 +282,7 @@ def test_class_counts_hook_sets_the_head_counts():
     from types import SimpleNamespace
 
     from mmlt.engine.hooks import ClassCountsHook
-    head = build_posthoc_head('logit_adjust')
+    head = build_posthoc_head(LOGIT_ADJUST)
     assert head.class_counts is None
     dataset = SimpleNamespace(metainfo=dict(train_class_counts=TRAIN_COUNTS))
     runner = SimpleNamespace(
@@ -324,7 +291,7 @@ def test_class_counts_hook_sets_the_head_counts():
     assert head.class_counts.tolist() == TRAIN_COUNTS
 
 
-@pytest.mark.parametrize('method', ['logit_adjust', 'tau_norm'])
+@pytest.mark.parametrize('method', [LOGIT_ADJUST, TAU_NORM])
 def test_posthoc_methods_train_on_plain_logits(method):
     from mmpretrain.structures import DataSample
     head = build_posthoc_head(method, train_class_counts=TRAIN_COUNTS).train()
