@@ -54,4 +54,5 @@ VISBACKENDS = _child('VISBACKENDS')
 # mmlt's own registry (a root, not a child of MMPretrain's): the post-hoc
 # re-balancings of plain logits (mmlt/evaluation/rebalancers.py), built from
 # ``rebalance=dict(type=..., tau=...)`` by the head and the metric.
-REBALANCERS = Registry('rebalancer', scope=SCOPE)
+REBALANCERS = Registry(
+    'rebalancer', scope=SCOPE, locations=['mmlt.evaluation.rebalancers'])

@@ -249,4 +249,6 @@ def build_rebalancer(
         raise ValueError(
             f'Unknown re-balancing type {cfg["type"]!r}; expected one of '
             f'{sorted(REBALANCERS.module_dict)}.')
-    return REBALANCERS.build(cfg)
+    # mmlt's own root registry: build in its scope whatever the default
+    # scope is (``_scope_='mmlt'`` is what ``mmlt::`` base configs set)
+    return REBALANCERS.build(dict(cfg, _scope_=REBALANCERS.scope))

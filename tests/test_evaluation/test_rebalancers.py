@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from mmengine.registry import DefaultScope
 
 from mmlt.evaluation.metrics import RebalancedAccuracy
 from mmlt.evaluation.rebalancers import (BaseRebalancer,
@@ -147,6 +148,10 @@ def test_build_rebalancer():
     built = build_rebalancer(dict(type='PosthocLogitAdjustment', tau=0.5))
     assert isinstance(built, PosthocLogitAdjustment) and built.tau == 0.5
     assert build_rebalancer(built) is built
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        built = build_rebalancer(
+            dict(type='TauNormalization', tau=2.0, _scope_='mmlt'))
+    assert isinstance(built, TauNormalization) and built.tau == 2.0
     assert build_rebalancer(None) is None
     with pytest.raises(ValueError, match="Unknown re-balancing type 'lws'; "
                        "expected one of \\['PosthocLogitAdjustment', "
