@@ -16,11 +16,10 @@ import numpy as np
 import torch
 
 from mmlt.evaluation import LogitsStatistics
+from mmlt.evaluation.rebalancers import PredictionRebalancing
 from mmlt.evaluation.shot_groups import LOW_SHOT_THR, MANY_SHOT_THR
 from mmlt.experiments import (DEFAULT_TAUS, SplitRecord, check_tau_grid,
                               choose_on_val, split_figures, tau_table)
-from mmlt.models.heads.rebalanced_linear_head import (column_mass,
-                                                      rebalanced_probs)
 from .feature_cache import FeatureCache
 from .methods import RetrainingMethod
 from .trainer import RetrainingSchedule, train_candidates
@@ -126,18 +125,17 @@ def run_method(name: str, method: RetrainingMethod, cache: FeatureCache,
                 mean_class_acc=figures['mean_class_acc']))
     chosen = choose_on_val(rows, key='value')['index']
     gala_rows = tau_table(
-        record('val', chosen), 'prediction', gala_taus, **thresholds)
+        record('val', chosen), 'PredictionRebalancing', gala_taus,
+        **thresholds)
     gala_tau = choose_on_val(gala_rows, key='tau')['tau']
     # Every choice is made; only now the test split is read.
     test = record('test', chosen)
     figures = split_figures(test, **thresholds)
     figures.update(
         logits_figures(test.logits, test.labels, counts, **thresholds))
-    gala = split_figures(test, 'prediction', gala_tau, **thresholds)
-    logits = test.logits.double()
-    rebalanced = rebalanced_probs(
-        logits, 'prediction', gala_tau,
-        mass=column_mass(torch.softmax(logits, dim=1)))
+    gala = split_figures(test, 'PredictionRebalancing', gala_tau,
+                         **thresholds)
+    rebalanced = PredictionRebalancing(gala_tau)(test.logits)
     gala.update(
         logits_figures(
             torch.log(rebalanced.clamp_min(torch.finfo(torch.float64).tiny)),
