@@ -278,6 +278,7 @@ def _triton_forward(
     num_samples, num_classes = logits.shape
     if logits.stride(1) != 1:
         logits = logits.contiguous()
+    label = label.contiguous()
     loss = logits.new_empty(num_samples, dtype=torch.float32)
     produced = torch.empty_like(loss)
     grad = logits.new_empty((num_samples, num_classes), dtype=torch.float32)

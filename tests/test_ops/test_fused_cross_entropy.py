@@ -134,3 +134,16 @@ def test_resolve_backend(monkeypatch):
     with pytest.raises(RuntimeError, match='X: .*needs Triton'):
         resolve_backend('triton', cpu, 'X')
     assert resolve_backend('auto', cpu, 'X') == 'torch'
+
+
+def test_strided_logits_and_labels():
+    """Views (a transposed logits matrix, every other label) read right."""
+    logits, label, class_shift, target_shift = inputs(6, 9, 3)
+    logits_t = logits.t().contiguous().t()  # column-major view
+    label_view = torch.stack([label, label], 1)[:, 0]
+    expected = adjusted_cross_entropy(logits, label, class_shift,
+                                      target_shift, 0.0, 'torch')
+    got = adjusted_cross_entropy(logits_t, label_view, class_shift,
+                                 target_shift, 0.0, 'triton')
+    for e, g in zip(expected, got):
+        torch.testing.assert_close(g, e, rtol=1e-6, atol=1e-6)
