@@ -163,9 +163,8 @@ def child_env() -> dict:
 def run_step(report: dict, name: str, fn: Callable[[], dict]) -> None:
     """Run one step, recording its result, status and duration; an
     exception fails the step (with its traceback) without stopping the
-    others. The training steps' ``randomness=dict(deterministic=True)``
-    switches torch to deterministic algorithms; they are switched back
-    after each step."""
+    others. Deterministic algorithms, which the training steps switch on,
+    are switched off after each step."""
     import torch
     start = time.perf_counter()
     try:
@@ -231,6 +230,19 @@ def tiny_model(kind: str) -> dict:
             loss=loss))
 
 
+def use_deterministic_algorithms() -> None:
+    """Deterministic cuDNN and torch algorithms for the training steps
+    (switched back by :func:`run_step`). ``warn_only``: ops without a
+    deterministic CUDA implementation (e.g. the backward of
+    ``AdaptiveAvgPool2d``, i.e. GlobalAveragePooling) warn instead of
+    raising, which mmengine's ``randomness=dict(deterministic=True)``
+    would make them do."""
+    import torch
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
 def build_runner(kind: str,
                  precision: str,
                  work_dir: str,
@@ -276,7 +288,7 @@ def build_runner(kind: str,
             checkpoint=dict(type='CheckpointHook', interval=1),
             sampler_seed=dict(type='DistSamplerSeedHook')),
         custom_hooks=custom_hooks,
-        randomness=dict(seed=0, deterministic=True),
+        randomness=dict(seed=0),
         resume=resume,
         default_scope='mmpretrain',
         log_level='WARNING')
@@ -384,6 +396,7 @@ def train_variant(kind: str, precision: str, root: str, record_cls) -> dict:
 
 
 def amp_training(precisions: Sequence[str]) -> dict:
+    use_deterministic_algorithms()
     record_cls, _ = recording_hooks()
     rows = []
     with tempfile.TemporaryDirectory(prefix='mmlt_gpu_check_') as root:
@@ -424,6 +437,7 @@ def amp_training(precisions: Sequence[str]) -> dict:
 
 def fp16_overflow(precision: str) -> dict:
     import torch
+    use_deterministic_algorithms()
     record_cls, inject_cls = recording_hooks()
     record = record_cls()
     with tempfile.TemporaryDirectory(prefix='mmlt_gpu_check_') as root:
@@ -670,8 +684,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
     if args.wheels:
         install_wheels_and_restart(args.wheels, argv)
-    # cuBLAS needs this for torch.use_deterministic_algorithms(True), which
-    # mmengine's randomness=dict(deterministic=True) sets (training steps)
+    # cuBLAS needs this for torch.use_deterministic_algorithms(True)
+    # (training steps)
     os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
     import torch
 
