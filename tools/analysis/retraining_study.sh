@@ -36,8 +36,10 @@ for rep in $REPRESENTATIONS; do
                 "$PYTHON" tools/train.py "$config" --work-dir "$run/stage1" \
                     --cfg-options "${options[@]}" randomness.seed="$seed"
             fi
-            "$PYTHON" tools/analysis/retrain_classifier.py "$config" \
-                "$run/stage1/epoch_30.pth" --work-dir "$run/study" \
+            # One thread: the re-training steps are small, and OpenMP threads
+            # spinning on a loaded machine make them many times slower.
+            OMP_NUM_THREADS=1 "$PYTHON" tools/analysis/retrain_classifier.py \
+                "$config" "$run/stage1/epoch_30.pth" --work-dir "$run/study" \
                 --cfg-options "${options[@]}" randomness.seed="$seed"
             results+=("$run/study/results.json")
         done
