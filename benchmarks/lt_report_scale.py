@@ -2,8 +2,9 @@
 scale: one ``tools/test.py --out`` dump of 24,426 x 8,142 scores (iNat 2018
 validation x classes), without and with ``pred_logits``.
 
-The dump is written in the format of mmengine's ``DumpResults`` (a pickled
-list of per-sample dicts of tensors) from seeded random logits; training
+The dump is written by ``write_test_dump`` in the format of mmengine's
+``DumpResults`` (a pickled list of per-sample dicts of tensors) from seeded
+random logits; training
 counts follow an exponential profile from 1,000 to 2 images (iNat 2018's
 range). Each report runs in a child process; its peak resident memory comes
 from ``wait4`` and is compared with the bytes of the scores, after
@@ -24,11 +25,11 @@ import tempfile
 import time
 from typing import Dict, List, Optional, Sequence
 
-import mmengine
+import numpy as np
 import torch
 
 from mmlt.datasets.long_tail_profile import long_tail_class_counts
-from mmlt.experiments import machine_info
+from mmlt.experiments import machine_info, write_test_dump
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 IMPORTS_ONLY = ('import matplotlib.figure, mmlt.report; '
@@ -47,26 +48,20 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def write_dump(path: str, num_samples: int, num_classes: int,
                with_logits: bool) -> None:
-    """A DumpResults-format file of seeded random predictions: compact
-    per-sample tensors, as a GPU run's ``.to('cpu')`` gives them."""
+    """A ``tools/test.py --out`` file of seeded random predictions, labels
+    ``i % C`` (3 test images per class at iNat scale)."""
     g = torch.Generator().manual_seed(0)
-    samples = []
-    for start in range(0, num_samples, 256):
-        labels = torch.arange(start, min(start + 256, num_samples)) % (
-            num_classes)
-        logits = 2 * torch.randn(labels.numel(), num_classes, generator=g)
-        logits[torch.arange(labels.numel()), labels] += 6
-        scores = torch.softmax(logits, dim=1)
-        for i, label in enumerate(labels):
-            sample = dict(
-                pred_score=scores[i].clone(),
-                pred_label=scores[i].argmax().reshape(1),
-                gt_label=label.reshape(1),
-                num_classes=num_classes)
-            if with_logits:
-                sample['pred_logits'] = logits[i].clone()
-            samples.append(sample)
-    mmengine.dump(samples, path)
+    labels = torch.arange(num_samples) % num_classes
+    scores = np.empty((num_samples, num_classes), dtype=np.float32)
+    logits = scores.copy() if with_logits else None
+    for start in range(0, num_samples, 1024):
+        rows = slice(start, min(start + 1024, num_samples))
+        chunk = 2 * torch.randn(rows.stop - start, num_classes, generator=g)
+        chunk[torch.arange(chunk.size(0)), labels[rows]] += 6
+        scores[rows] = torch.softmax(chunk, dim=1).numpy()
+        if with_logits:
+            logits[rows] = chunk.numpy()
+    write_test_dump(path, scores, labels.numpy(), logits)
 
 
 def run_child(args: List[str]) -> Dict[str, float]:

@@ -14,7 +14,6 @@ import os.path as osp
 import pickle
 from typing import Dict, Optional
 
-import mmengine
 import numpy as np
 import torch
 
@@ -138,9 +137,10 @@ def write_test_dump(path: str,
                     labels: np.ndarray,
                     logits: Optional[np.ndarray] = None) -> None:
     """Write predictions in the format of ``tools/test.py --out`` (what
-    mmengine's ``DumpResults`` writes for MMPretrain data samples), e.g. for
-    predictions computed in memory, so that the tools read them like a test
-    run's.
+    mmengine's ``DumpResults`` writes for MMPretrain data samples: pickle
+    protocol 2), e.g. for predictions computed in memory, so that the tools
+    read them like a test run's. Rows are written as tensors over the
+    arrays' rows and streamed to the file, so no copy of the arrays is made.
 
     Args:
         path (str): The ``.pkl`` file.
@@ -148,17 +148,19 @@ def write_test_dump(path: str,
         labels (np.ndarray): True class indices, (N, ).
         logits (np.ndarray, optional): Raw logits, (N, C).
     """
-    scores = torch.as_tensor(np.asarray(scores, dtype=np.float32))
-    predicted = scores.argmax(dim=1)
+    scores = np.ascontiguousarray(scores, dtype=np.float32)
+    if logits is not None:
+        logits = np.ascontiguousarray(logits, dtype=np.float32)
+    predicted = scores.argmax(axis=1)
     samples = []
     for i, label in enumerate(np.asarray(labels, dtype=np.int64)):
         sample = dict(
-            pred_score=scores[i].clone(),
-            pred_label=predicted[i:i + 1].clone(),
+            pred_score=torch.from_numpy(scores[i]),
+            pred_label=torch.tensor([int(predicted[i])]),
             gt_label=torch.tensor([int(label)]),
-            num_classes=scores.size(1))
+            num_classes=scores.shape[1])
         if logits is not None:
-            sample['pred_logits'] = torch.as_tensor(
-                np.asarray(logits[i], dtype=np.float32))
+            sample['pred_logits'] = torch.from_numpy(logits[i])
         samples.append(sample)
-    mmengine.dump(samples, path)
+    with open(path, 'wb') as f:
+        pickle.dump(samples, f, protocol=2)

@@ -3,12 +3,12 @@ from .long_tail_analysis import (accuracy_by_training_count, analyze_result,
                                  confusion_by_training_count, logits_per_class,
                                  reliability_bins, tail_confusions)
 from .long_tail_report import LongTailReport, report_from_files
-from .training_logs import (find_scalars_file, read_tau_sweep,
+from .training_logs import (find_scalars_files, read_tau_sweep,
                             read_training_scalars)
 
 __all__ = [
     'accuracy_by_training_count', 'analyze_result',
     'confusion_by_training_count', 'logits_per_class', 'reliability_bins',
     'tail_confusions', 'LongTailReport', 'report_from_files',
-    'find_scalars_file', 'read_tau_sweep', 'read_training_scalars'
+    'find_scalars_files', 'read_tau_sweep', 'read_training_scalars'
 ]

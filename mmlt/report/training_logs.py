@@ -19,18 +19,18 @@ _RATIO_KEY = re.compile(r'^(?:train/)?(gala\d*)/pos_neg_ratio_(\w+)$')
 _LOSS_KEYS = ('loss', 'train/loss')
 
 
-def find_scalars_file(work_dir: str) -> str:
-    """The ``vis_data/scalars.json`` of a training work dir.
+def find_scalars_files(work_dir: str) -> List[str]:
+    """The ``vis_data/scalars.json`` files of a work dir, latest run first.
 
-    mmengine's ``LocalVisBackend`` writes it to
-    ``WORK_DIR/TIMESTAMP/vis_data/``; the latest run (last timestamp) is
-    taken. ``WORK_DIR`` may also be a run directory itself.
+    mmengine's ``LocalVisBackend`` writes one per run to
+    ``WORK_DIR/TIMESTAMP/vis_data/`` (training, and also test runs given
+    the same work dir). ``WORK_DIR`` may also be a run directory itself.
 
     Args:
         work_dir (str): The training work dir.
 
     Returns:
-        str: The path of the file.
+        list[str]: The paths, latest timestamp first.
     """
     if not osp.isdir(work_dir):
         raise FileNotFoundError(
@@ -38,7 +38,7 @@ def find_scalars_file(work_dir: str) -> str:
             'dir of a tools/train.py run.')
     direct = osp.join(work_dir, 'vis_data', 'scalars.json')
     if osp.isfile(direct):
-        return direct
+        return [direct]
     runs = sorted(
         glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
     if not runs:
@@ -48,15 +48,16 @@ def find_scalars_file(work_dir: str) -> str:
             'the work dir of a tools/train.py run with mmengine\'s '
             'LocalVisBackend (the default `vis_backends` of MMPretrain '
             'configs).')
-    return runs[-1]
+    return runs[::-1]
 
 
 def read_training_scalars(work_dir: str) -> Dict:
     """Training loss and GALA positive/negative gradient ratios over
-    iterations, from a work dir's ``scalars.json``.
+    iterations, from the latest ``scalars.json`` of a work dir that has
+    training lines.
 
-    Lines with a ``loss`` are training iterations (validation lines carry
-    metrics only). Ratios are those that
+    Lines with a ``loss`` are training iterations (validation and test lines
+    carry metrics only). Ratios are those that
     :class:`AccumulatedGradientHook` logs,
     ``gala/pos_neg_ratio_{many,medium,few}`` (``gala{i}`` with several GALA
     losses); they are absent for runs without GALA.
@@ -69,7 +70,19 @@ def read_training_scalars(work_dir: str) -> Dict:
         lines) and ``ratios``: ``{tag: {group: {'step': [...], 'value':
         [...]}}}``, ``nan`` as None.
     """
-    path = find_scalars_file(work_dir)
+    paths = find_scalars_files(work_dir)
+    for path in paths:
+        scalars = _training_lines(path)
+        if scalars['step']:
+            return scalars
+    raise ValueError(
+        f'{", ".join(paths)} {"has" if len(paths) == 1 else "have"} no '
+        'training loss: expected lines with "loss" and "step", as '
+        'mmengine\'s LoggerHook writes during training.')
+
+
+def _training_lines(path: str) -> Dict:
+    """The training lines of one ``scalars.json``."""
     steps, losses, ratios = [], [], {}
     with open(path) as f:
         for number, line in enumerate(f, 1):
@@ -96,10 +109,6 @@ def read_training_scalars(work_dir: str) -> Dict:
                     match.group(2), dict(step=[], value=[]))
                 series['step'].append(step)
                 series['value'].append(_finite_or_none(value))
-    if not steps:
-        raise ValueError(
-            f'{path} has no training loss: expected lines with "loss" and '
-            '"step", as mmengine\'s LoggerHook writes during training.')
     return dict(scalars_file=path, step=steps, loss=losses, ratios=ratios)
 
 

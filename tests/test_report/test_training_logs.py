@@ -5,7 +5,7 @@ import os.path as osp
 import pytest
 from mmengine.visualization import LocalVisBackend
 
-from mmlt.report import (find_scalars_file, read_tau_sweep,
+from mmlt.report import (find_scalars_files, read_tau_sweep,
                          read_training_scalars)
 
 
@@ -40,7 +40,13 @@ def test_reads_loss_and_gala_ratios_of_the_latest_run(tmp_path):
                 'train/gala/pos_neg_ratio_many': 0.7
             }),
         ])
-    assert find_scalars_file(work_dir) == latest
+    # a later test run in the same work dir logs metrics only
+    tested = write_scalars(osp.join(work_dir, '20260103_000000'),
+                           [(0, {'long-tail/top1': 60.0})])
+    assert find_scalars_files(work_dir) == [
+        tested, latest,
+        osp.join(work_dir, '20260101_000000', 'vis_data', 'scalars.json')
+    ]
     scalars = read_training_scalars(work_dir)
     assert scalars['scalars_file'] == latest
     assert scalars['step'] == [1, 2, 3]
@@ -56,7 +62,7 @@ def test_reads_loss_and_gala_ratios_of_the_latest_run(tmp_path):
         },
     }
     # a run directory itself is accepted too
-    assert find_scalars_file(osp.dirname(osp.dirname(latest))) == latest
+    assert find_scalars_files(osp.dirname(osp.dirname(latest))) == [latest]
 
 
 def test_work_dir_without_scalars_is_refused(tmp_path):
