@@ -2,7 +2,7 @@
 
 For every imbalance factor (default 100 and 10) and every training seed
 (default 0, 1, 2) the script trains, with MMEngine's runner and the
-functions of ``demo/run_demo.py``:
+experiment layer :mod:`mmlt.experiments`:
 
 ========================  =================================================
 training                  rows of the table
@@ -25,11 +25,11 @@ training                  rows of the table
 
 All trainings share the base config's backbone, schedule and data. Every
 choice (tau of both post-hoc methods, GALA's lambdas, LORT's eps) is made on
-the dataset config's validation split, by the highest validation mean
-per-class accuracy (the first on ties): :func:`select_tau` gets the
-validation logits only, and the test logits of a model are computed after
-all its choices. The test figures are top-1, mean per-class, many / medium /
-few-shot accuracy and ECE (:class:`LongTailAccuracy`; re-balancing is
+the dataset config's validation split (refused if it shares a sample with
+the test split), by the highest validation mean per-class accuracy (the
+smallest grid value on ties), and the test logits of a model are computed
+after all its choices (:func:`mmlt.experiments.choose_then_test`). The test
+figures are top-1, mean per-class, many / medium / few-shot accuracy and ECE (:class:`LongTailAccuracy`; re-balancing is
 transductive over the evaluated split, as in GALA's paper). The script
 writes ``<name>.json`` (every run, every validation table, the choices and
 why), ``<name>.md`` (mean +- sample standard deviation over seeds) and
@@ -56,7 +56,6 @@ Usage::
 """
 import argparse
 import copy
-import json
 import math
 import multiprocessing
 import os
@@ -67,35 +66,35 @@ import uuid
 import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.registry import DefaultScope
+from mmpretrain.registry import DATASETS
+
+import mmlt  # noqa: F401  (registries and compat patches)
+from mmlt.datasets.fashion_mnist_debian import (DEBIAN_SOURCE_DIR,
+                                                DEFAULT_DATA_ROOT,
+                                                prepare_fashion_mnist)
+from mmlt.evaluation.shot_groups import shot_group_masks
+from mmlt.experiments import (METRIC_KEYS, SELECTION_RULE, TABLE_COLUMNS,
+                              build_split_loader, check_held_out,
+                              choose_then_test, collect_split, format_figure,
+                              load_config, load_runner, loader_metainfo,
+                              machine_info,
+                              markdown_table, max_epochs_options,
+                              plot_grouped_bars, train, train_candidates,
+                              write_json)
+from mmlt.models.losses import lort_eps_from_ratio, lort_target_ratio
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO_ROOT not in sys.path:  # run as a script: `demo`, `benchmarks`
-    sys.path.insert(0, REPO_ROOT)
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.registry import DefaultScope  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-from torch.utils.data import DataLoader, Subset  # noqa: E402
-
-import mmlt  # noqa: E402,F401  (registries and compat patches)
-from benchmarks.overhead import machine_info  # noqa: E402
-from demo.prepare_fashion_mnist import (DEBIAN_SOURCE_DIR,  # noqa: E402
-                                        DEFAULT_DATA_ROOT,
-                                        prepare_fashion_mnist)
-from demo.run_demo import (CE_CONFIG, METRIC_KEYS, TABLE_COLUMNS,  # noqa
-                           best_row, load_config, max_epochs_options, train)
-from mmlt.evaluation.rebalancing import collect_logits, tau_sweep  # noqa
-from mmlt.models.losses import (lort_eps_from_ratio,  # noqa: E402
-                                lort_target_ratio)
-from mmpretrain.registry import DATASETS  # noqa: E402
+CE_CONFIG = osp.join(REPO_ROOT, 'configs', 'demo',
+                     'ce_smallconvnet_fashion-mnist-lt.py')
 
 SCHEMA_VERSION = 1
 TAUS = tuple(0.25 * i for i in range(9))  # 0, 0.25, ..., 2
 DATASET_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader',
                 'data_preprocessor')
-SELECTION_RULE = ('highest mean per-class accuracy on the validation split '
-                  '(the first grid value on ties)')
 # LDAM-DRW (Cao et al. 2019, and their code): margins, scale, DRW from
 # epoch 160 of 200, effective-number beta
 LDAM = dict(max_margin=0.5, scale=30.0, drw_fraction=0.8, drw_beta=0.9999)
@@ -256,92 +255,6 @@ def training_config(name: str,
 
 
 # --------------------------------------------------------------------------
-# evaluation
-# --------------------------------------------------------------------------
-def build_eval_loader(cfg: Config, split: str, max_samples: Optional[int],
-                      seed: int) -> Tuple[DataLoader, dict]:
-    """The ``split`` (``'val'`` or ``'test'``) dataloader of ``cfg`` and its
-    dataset's metainfo; with ``max_samples``, restricted to a random subset
-    of that many images drawn with ``seed`` (the same for every method)."""
-    loader = Runner.build_dataloader(cfg[f'{split}_dataloader'], seed=seed)
-    dataset = loader.dataset
-    metainfo = dataset.metainfo
-    if max_samples is not None and max_samples < len(dataset):
-        rng = np.random.default_rng(seed)
-        indices = np.sort(rng.choice(len(dataset), max_samples, False))
-        loader = DataLoader(
-            Subset(dataset, indices.tolist()),
-            batch_size=loader.batch_size,
-            collate_fn=loader.collate_fn,
-            num_workers=0)
-    return loader, metainfo
-
-
-def load_model(cfg: Config, checkpoint: str,
-               experiment_name: str) -> torch.nn.Module:
-    """The model of ``cfg`` with the weights of ``checkpoint``, built and
-    loaded by MMEngine's runner (device placement, compat loading)."""
-    cfg = copy.deepcopy(cfg)
-    cfg.experiment_name = experiment_name
-    cfg.load_from = checkpoint
-    runner = Runner.from_cfg(cfg)
-    runner.load_or_resume()
-    return runner.model
-
-
-def split_logits(model: torch.nn.Module, loader: DataLoader,
-                 split: str) -> Dict[str, torch.Tensor]:
-    """Plain logits and labels of one split (``split`` names it in the
-    result, so that a mix-up of splits is visible)."""
-    logits, labels = collect_logits(model, loader)
-    return dict(split=split, logits=logits, labels=labels)
-
-
-def select_tau(val_logits: torch.Tensor, val_labels: torch.Tensor,
-               train_class_counts: Sequence[int], method: str,
-               taus: Sequence[float]) -> dict:
-    """Choose the tau of a post-hoc re-balancing ``method`` on the
-    VALIDATION logits (the only data this function gets).
-
-    Returns:
-        dict: ``method``, ``chosen`` tau, ``grid``, ``rule`` and the
-        validation figures of every tau (``validation``).
-    """
-    table = tau_sweep(val_logits, val_labels, taus, train_class_counts,
-                      method)
-    return dict(
-        parameter='tau',
-        method=method,
-        grid=[float(t) for t in taus],
-        rule=SELECTION_RULE,
-        chosen=best_row(table)['tau'],
-        validation=table)
-
-
-def plain_figures(logits: torch.Tensor, labels: torch.Tensor,
-                  train_class_counts: Sequence[int]) -> dict:
-    """:class:`LongTailAccuracy`'s figures of the plain softmax."""
-    return tau_sweep(logits, labels, [0.0], train_class_counts)[0]
-
-
-def test_figures(test: Dict[str, torch.Tensor],
-                 train_class_counts: Sequence[int], method: Optional[str],
-                 tau: float) -> dict:
-    """Test figures of the plain predictions (``method`` None) or of the
-    predictions re-balanced post hoc with ``method`` and the chosen
-    ``tau``."""
-    if test['split'] != 'test':
-        raise ValueError(f'test_figures got the {test["split"]} split.')
-    if method is None:
-        return plain_figures(test['logits'], test['labels'],
-                             train_class_counts)
-    row = tau_sweep(test['logits'], test['labels'], [tau],
-                    train_class_counts, method)[0]
-    row.pop('tau')
-    return row
-
-
-# --------------------------------------------------------------------------
 # one (imbalance factor, seed) job
 # --------------------------------------------------------------------------
 def sweep_values(name: str, job: dict) -> list:
@@ -358,7 +271,8 @@ def run_training(name: str, job: dict, cfg: Config, loaders: dict,
                  counts: Sequence[int],
                  stage1_checkpoint: Optional[str] = None) -> dict:
     """Train ``name`` for every value of its sweep, make the choices on the
-    validation split, then evaluate the chosen model on the test split.
+    validation split, then evaluate the chosen model on the test split
+    (:func:`choose_then_test`).
 
     Returns:
         dict: ``chosen`` (value), ``choices`` (what was chosen, how, and
@@ -367,87 +281,62 @@ def run_training(name: str, job: dict, cfg: Config, loaders: dict,
         ``test`` (test figures per row kind: ``'plain'`` and each post-hoc
         method).
     """
-    posthoc = [m for _, training, m in ROWS if training == name and m]
     values = sweep_values(name, job)
-    need_val = len(values) > 1 or bool(posthoc)
-    tag = job['tag']
-    candidates = []
-    for value in values:
+    label = f'{job["tag"]}-{name}'
+
+    def make_config(value) -> Config:
         run_cfg = training_config(name, cfg, value, stage1_checkpoint,
                                   job['stage2_epochs'])
-        run_dir = osp.join(job['work_dir'], name)
+        run_cfg.work_dir = osp.join(job['work_dir'], name)
         if len(values) > 1:
-            run_dir = osp.join(run_dir, value_name(value))
-        run_cfg.work_dir = run_dir
-        label = f'{tag}-{name}'
-        if value is not None:
-            label += f'-{value_name(value)}'
-        start = time.time()
-        checkpoint = train(run_cfg, f'{label}-train')
-        candidate = dict(
-            value=value,
-            checkpoint=checkpoint,
-            train_seconds=time.time() - start,
-            config=run_cfg,
-            model=None)
-        if need_val:
-            model = load_model(run_cfg, checkpoint, f'{label}-val')
-            val = split_logits(model, loaders['val'], 'val')
-            candidate['model'] = model
-            candidate['val_plain'] = plain_figures(val['logits'],
-                                                   val['labels'], counts)
-            candidate['tau_choices'] = {
-                method: select_tau(val['logits'], val['labels'], counts,
-                                   method, job['taus'])
-                for method in posthoc
-            }
-        candidates.append(candidate)
+            run_cfg.work_dir = osp.join(run_cfg.work_dir, value_name(value))
+        return run_cfg
 
-    choices = []
-    chosen = candidates[0]
-    if len(values) > 1:
-        table = [dict(c['val_plain'], value=c['value']) for c in candidates]
-        chosen = candidates[table.index(best_row(table))]
-        choices.append(
-            dict(
-                parameter=SWEPT[name],
-                grid=values,
-                rule=SELECTION_RULE + ', plain predictions',
-                chosen=chosen['value'],
-                validation=table))
-    elif values[0] is not None:
-        choices.append(
+    def run_label(value) -> str:
+        return label if value is None else f'{label}-{value_name(value)}'
+
+    runners = {}
+
+    def record(candidate, split: str):
+        if id(candidate) not in runners:
+            runners[id(candidate)] = load_runner(
+                candidate.cfg, candidate.checkpoint,
+                f'{run_label(candidate.value)}-eval')
+        return collect_split(runners[id(candidate)].model, loaders[split],
+                             split)
+
+    candidates = train_candidates(
+        None if values == [None] else values, make_config,
+        lambda run_cfg, value: train(run_cfg, f'{run_label(value)}-train'))
+    posthoc = [m for _, training, m in ROWS if training == name and m]
+    result = choose_then_test(
+        candidates, lambda c: record(c, 'val'), lambda c: record(c, 'test'),
+        {method: job['taus'] for method in posthoc},
+        parameter=SWEPT.get(name, 'value'))
+    choices = result['choices']
+    if len(values) == 1 and values[0] is not None:
+        choices.insert(
+            0,
             dict(
                 parameter=SWEPT[name],
                 grid=values,
                 rule=fixed_reason(name, values[0], len(counts)),
                 chosen=values[0]))
-    tau_choices = chosen.get('tau_choices', {})
-    choices += list(tau_choices.values())
-
-    # every choice is made: now, and only now, the test split
-    model = chosen['model']
-    if model is None:
-        model = load_model(chosen['config'], chosen['checkpoint'],
-                           f'{tag}-{name}-test')
-    test = split_logits(model, loaders['test'], 'test')
-    figures = dict(plain=test_figures(test, counts, None, 0.0))
-    for method, choice in tau_choices.items():
-        figures[method] = test_figures(test, counts, method,
-                                       choice['chosen'])
+    validation = result['validation'] or [None] * len(candidates)
+    chosen = result['candidate']
     return dict(
-        chosen=chosen['value'],
-        checkpoint=chosen['checkpoint'],
+        chosen=chosen.value,
+        checkpoint=chosen.checkpoint,
         choices=choices,
         candidates=[
             dict(
-                value=c['value'],
-                checkpoint=c['checkpoint'],
-                train_seconds=c['train_seconds'],
-                val_plain=c.get('val_plain')) for c in candidates
+                value=c.value,
+                checkpoint=c.checkpoint,
+                train_seconds=c.train_seconds,
+                val_plain=v) for c, v in zip(candidates, validation)
         ],
-        train_seconds=sum(c['train_seconds'] for c in candidates),
-        test=figures)
+        train_seconds=sum(c.train_seconds for c in candidates),
+        test=result['test'])
 
 
 def value_name(value) -> str:
@@ -484,17 +373,16 @@ def check_counts(cfg: Config, val_meta: dict, test_meta: dict) -> list:
 def run_trainings(job: dict, cfg: Config) -> Tuple[Dict[str, dict], dict]:
     """The trainings of one job (see :func:`run_training`) from its
     cross-entropy config ``cfg``, and facts about its data."""
-    if cfg.val_dataloader.dataset == cfg.test_dataloader.dataset:
-        raise ValueError(
-            'The validation and test dataloaders use the same dataset; '
-            'choices must be made on a validation split carved from the '
-            'training data, never on the test split. Give a dataset config '
-            'with a held-out val_dataloader (e.g. '
-            'configs/benchmarks/cifar100-lt_val-split.py).')
-    loaders, metas = {}, {}
-    for split, size in (('val', job['val_size']), ('test', job['test_size'])):
-        loaders[split], metas[split] = build_eval_loader(
-            cfg, split, size, seed=0)
+    check_held_out(
+        cfg.val_dataloader.dataset, cfg.test_dataloader.dataset,
+        f'The dataset config {job["dataset_config"] or job["base_config"]} '
+        '(use one with a held-out val_dataloader, e.g. '
+        'configs/benchmarks/cifar100-lt_val-split.py)')
+    loaders = {
+        split: build_split_loader(cfg, split, job[f'{split}_size'], seed=0)
+        for split in ('val', 'test')
+    }
+    metas = {split: loader_metainfo(ld) for split, ld in loaders.items()}
     counts = check_counts(cfg, metas['val'], metas['test'])
     job = dict(
         job,
@@ -610,39 +498,30 @@ def summarise(jobs: List[dict]) -> List[dict]:
     return summary
 
 
-def format_cell(mean: float, std: float, digits: int) -> str:
-    if math.isnan(mean):
-        return 'n/a'
-    if math.isnan(std):
-        return f'{mean:.{digits}f}'
-    return f'{mean:.{digits}f} ± {std:.{digits}f}'
-
-
 def format_table(rows: List[dict]) -> str:
     """Markdown table of one imbalance factor's summary rows."""
-    columns = list(TABLE_COLUMNS) + ['Chosen on val (per seed)']
-    lines = [
-        '| ' + ' | '.join(columns) + ' |',
-        '|' + '|'.join(['---'] + ['---:'] * (len(columns) - 2) + ['---']) +
-        '|'
-    ]
-    for row in rows:
-        cells = [row['method']]
-        for key in METRIC_KEYS:
-            cells.append(
-                format_cell(row['mean'][key], row['std'][key], 1))
-        cells.append('; '.join(
-            f'{key} ' + ', '.join(seed[key] for seed in row['chosen'])
-            for key in row['chosen'][0]))
-        lines.append('| ' + ' | '.join(cells) + ' |')
-    return '\n'.join(lines)
+    return markdown_table(
+        list(TABLE_COLUMNS) + ['Chosen on val (per seed)'],
+        [[row['method']] + [
+            format_figure(row['mean'][key], key, 1, row['std'][key])
+            for key in METRIC_KEYS
+        ] + [
+            '; '.join(f'{key} ' + ', '.join(seed[key]
+                                           for seed in row['chosen'])
+                      for key in row['chosen'][0])
+        ] for row in rows],
+        [False] + [True] * len(METRIC_KEYS) + [False])
 
 
 def shot_groups(counts: Sequence[int]) -> str:
-    counts = np.asarray(counts)
-    many = int((counts > 100).sum())
-    few = int((counts < 20).sum())
-    return f'{many} / {len(counts) - many - few} / {few}'
+    """``many / medium / few`` numbers of classes."""
+    masks = shot_group_masks(np.asarray(counts))
+    return ' / '.join(str(int(mask.sum())) for mask in masks.values())
+
+
+def factor_title(factor: Optional[float]) -> str:
+    return ('The config\'s imbalance factor'
+            if factor is None else f'Imbalance factor {factor:g}')
 
 
 def format_markdown(report: dict) -> str:
@@ -651,12 +530,9 @@ def format_markdown(report: dict) -> str:
     epochs = report['jobs'][0]['epochs']
     lines = []
     for block in report['summary']:
-        factor = block['imbalance_factor']
         counts = block['train_class_counts']
-        title = (f'Imbalance factor {factor:g}'
-                 if factor is not None else 'The config\'s imbalance factor')
         lines += [
-            f'### {title}', '',
+            f'### {factor_title(block["imbalance_factor"])}', '',
             f'{sum(counts)} training images ({counts[0]} .. {counts[-1]} '
             f'per class), many / medium / few classes '
             f'{shot_groups(counts)}; {len(block["rows"][0]["seeds"])} seeds '
@@ -682,66 +558,6 @@ def format_markdown(report: dict) -> str:
 
 def format_grid(values: Sequence[float]) -> str:
     return '{' + ', '.join(f'{v:g}' for v in values) + '}'
-
-
-def plot_grouped_bars(summary: List[dict], path: str) -> None:
-    """One panel per imbalance factor: bars of each method's mean
-    per-class / many / medium / few accuracy (mean over seeds, std as error
-    bars)."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    keys = ('mean_class_acc', 'many', 'medium', 'few')
-    names = dict(
-        mean_class_acc='Mean/class', many='Many', medium='Medium', few='Few')
-    fig, axes = plt.subplots(
-        len(summary), 1, figsize=(11, 3.6 * len(summary)), squeeze=False)
-    for ax, block in zip(axes[:, 0], summary):
-        rows = block['rows']
-        present = [
-            key for key in keys
-            if any(not math.isnan(row['mean'][key]) for row in rows)
-        ]
-        width = 0.8 / len(rows)
-        for i, row in enumerate(rows):
-            heights = [row['mean'][key] for key in present]
-            errors = [
-                0 if math.isnan(row['std'][key]) else row['std'][key]
-                for key in present
-            ]
-            ax.bar(
-                np.arange(len(present)) - 0.4 + (i + 0.5) * width,
-                heights,
-                width,
-                yerr=errors,
-                capsize=2,
-                label=row['method'],
-                color=plt.cm.tab10(i % 10))
-        ax.set_xticks(np.arange(len(present)))
-        ax.set_xticklabels([names[key] for key in present])
-        ax.set_ylabel('test accuracy (%)')
-        ax.set_ylim(0, 100)
-        factor = block['imbalance_factor']
-        ax.set_title(f'imbalance factor {factor:g}'
-                     if factor is not None else 'config imbalance factor')
-        ax.grid(axis='y', alpha=0.3)
-    axes[-1, 0].legend(
-        loc='upper center', bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def to_json(value):
-    """``value`` with tuples as lists, nan as None and configs dropped."""
-    if isinstance(value, float):
-        return None if math.isnan(value) else value
-    if isinstance(value, dict):
-        return {k: to_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_json(v) for v in value]
-    return value
 
 
 # --------------------------------------------------------------------------
@@ -991,7 +807,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     report['wall_seconds'] = time.time() - start
     os.makedirs(args.out_dir, exist_ok=True)
     stem = osp.join(args.out_dir, settings['name'])
-    plot_grouped_bars(summary, stem + '.png')
+    plot_grouped_bars([
+        dict(title=factor_title(block['imbalance_factor']),
+             rows=block['rows']) for block in summary
+    ], stem + '.png')
     with open(stem + '.md', 'w') as f:
         f.write(f'Command: `{report["command"]}`  \n'
                 f'Machine: {report["machine"]["cpu_model"]}, '
@@ -1000,8 +819,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                 f'{report["machine"]["date"]}; '
                 f'{report["wall_seconds"] / 60:.1f} min.\n\n' +
                 report['table_markdown'] + '\n')
-    with open(stem + '.json', 'w') as f:
-        json.dump(to_json(report), f, indent=1)
+    write_json(stem + '.json', report, indent=1)
     print('\n' + report['table_markdown'])
     print(f'\nWrote {stem}.json, .md and .png '
           f'({report["wall_seconds"] / 60:.1f} min).')

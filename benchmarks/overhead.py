@@ -50,13 +50,11 @@ Usage::
 nothing).
 """
 import argparse
-import datetime
 import gc
 import json
 import math
 import os
 import os.path as osp
-import platform
 import resource
 import subprocess
 import sys
@@ -571,49 +569,6 @@ def cpu_peak_memory(settings: dict, threads: int) -> dict:
 # Report
 
 
-def machine_info(threads: int, devices: Sequence[str]) -> dict:
-    cpu_model = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    cpu_model = line.split(':', 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    info = dict(
-        cpu_model=cpu_model,
-        logical_cpus=os.cpu_count(),
-        torch_threads=torch.get_num_threads(),
-        omp_num_threads=os.environ.get('OMP_NUM_THREADS'),
-        threads_requested=threads,
-        python=platform.python_version(),
-        torch=torch.__version__,
-        platform=platform.platform(),
-        date=datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec='seconds'),
-        devices=list(devices),
-        cuda_device=(torch.cuda.get_device_name(0)
-                     if 'cuda' in devices else None))
-    try:
-        root = osp.dirname(osp.dirname(osp.abspath(__file__)))
-        commit = subprocess.run(['git', 'rev-parse', 'HEAD'],
-                                cwd=root,
-                                capture_output=True,
-                                text=True,
-                                check=True).stdout.strip()
-        dirty = bool(
-            subprocess.run(['git', 'status', '--porcelain'],
-                           cwd=root,
-                           capture_output=True,
-                           text=True,
-                           check=True).stdout.strip())
-        info['git_commit'] = commit + ('-dirty' if dirty else '')
-    except (OSError, subprocess.CalledProcessError):
-        info['git_commit'] = None
-    return info
-
-
 def add_memory(rows: List[dict],
                peaks: Optional[Dict[str, int]],
                baseline: Optional[str] = BASELINE) -> None:
@@ -757,6 +712,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     torch.set_num_threads(args.threads)
     os.environ.setdefault('OMP_NUM_THREADS', str(args.threads))
     import mmlt  # noqa: F401  (registers the modules)
+    from mmlt.experiments import machine_info
     from mmengine.logging import MMLogger
     MMLogger.get_instance('mmlt_overhead', log_level='WARNING')
 

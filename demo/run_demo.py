@@ -9,44 +9,38 @@
 3. choose the exponent tau of GALA's prediction re-balancing (for CE and
    GALA) and LORT's smoothing eps on the validation split of the dataset
    config (the last 10,000 Fashion-MNIST *training* images, disjoint from
-   the long-tailed training subset drawn from the first 50,000); the test
-   set is never used for a choice;
+   the long-tailed training subset drawn from the first 50,000; checked by
+   :func:`mmlt.experiments.check_held_out`); the test set is never used for
+   a choice;
 4. evaluate every model on the balanced 10,000-image test set and print a
    Markdown table (overall, mean-per-class, many / medium / few-shot
    accuracy, ECE), then write ``results.json`` and a plot of per-class
    accuracy against training images per class to ``--out-dir``.
 
-The functions (:func:`load_config`, :func:`train`, :func:`validate`,
-:func:`evaluate`, :func:`train_and_evaluate`, ...) take a config and a work
-directory, so benchmark scripts can reuse them for other methods, seeds and
-imbalance factors.
+The steps are those of :mod:`mmlt.experiments` (train the candidates,
+choose on the validation split, then test); this script only names the
+runs and prints what they gave.
 """
 import argparse
 import copy
-import json
 import os
 import os.path as osp
-import sys
 import time
 import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
-if __package__ in (None, ''):  # run as a script: make `demo` importable
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from mmengine.config import Config, DictAction
 
-import mmengine  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-
-import mmlt  # noqa: E402,F401  (registries and compat patches)
-from demo.prepare_fashion_mnist import (DEBIAN_SOURCE_DIR,  # noqa: E402
-                                        DEFAULT_DATA_ROOT,
-                                        prepare_fashion_mnist)
-from mmlt.evaluation import LongTailAccuracy  # noqa: E402
-from mmlt.evaluation.rebalancing import collect_logits, tau_sweep  # noqa
-from mmlt.evaluation.rebalancers import PredictionRebalancing  # noqa
+import mmlt  # noqa: F401  (registries and compat patches)
+from mmlt.datasets.fashion_mnist_debian import (DEBIAN_SOURCE_DIR,
+                                                DEFAULT_DATA_ROOT,
+                                                prepare_fashion_mnist)
+from mmlt.evaluation.shot_groups import LOW_SHOT_THR, MANY_SHOT_THR
+from mmlt.experiments import (DEFAULT_TAUS, TABLE_COLUMNS, build_split_loader,
+                              check_held_out, choose_then_test, collect_split,
+                              figures_table, load_config, load_runner,
+                              max_epochs_options, plot_per_class_accuracy,
+                              train, train_candidates, write_json)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'demo')
@@ -54,320 +48,77 @@ CE_CONFIG = osp.join(CONFIG_DIR, 'ce_smallconvnet_fashion-mnist-lt.py')
 GALA_CONFIG = osp.join(CONFIG_DIR, 'gala_smallconvnet_fashion-mnist-lt.py')
 LORT_CONFIG = osp.join(CONFIG_DIR,
                        'lort-stage2_smallconvnet_fashion-mnist-lt.py')
-DEFAULT_TAUS = [round(0.1 * i, 1) for i in range(21)]  # 0.0, 0.1, ..., 2.0
-METRIC_KEYS = ('top1', 'mean_class_acc', 'many', 'medium', 'few', 'ece')
-TABLE_COLUMNS = ('Method', 'Overall', 'Mean/class', 'Many', 'Medium', 'Few',
-                 'ECE')
+
+# The demo's trainings. `init_from`: the run whose checkpoint is `load_from`
+# (stage 2); `taus`: whether the re-balancing tau is chosen on validation;
+# `sweep`: a hyper-parameter chosen on validation, one training per value.
+DEMO_RUNS = (
+    dict(name='ce', config=CE_CONFIG, taus=True),
+    dict(name='gala', config=GALA_CONFIG, taus=True),
+    dict(
+        name='lort',
+        config=LORT_CONFIG,
+        init_from='ce',
+        taus=False,
+        sweep=('model.head.loss.eps', (0.5, 0.7, 0.9))),
+)
+# Table rows: (label, run name, 'plain' or 'prediction' re-balancing)
+DEMO_ROWS = (
+    ('CE', 'ce', 'plain'),
+    ('CE + re-balancing', 'ce', 'prediction'),
+    ('GALA', 'gala', 'plain'),
+    ('GALA + re-balancing', 'gala', 'prediction'),
+    ('CE stage 1 -> LORT stage 2', 'lort', 'plain'),
+)
 
 
-def load_config(config: str,
-                work_dir: str,
-                seed: int = 0,
-                cfg_options: Optional[dict] = None,
-                max_epochs: Optional[int] = None) -> Config:
-    """Load ``config`` for a run in ``work_dir`` with training seed ``seed``.
+def train_choose_test(cfg: Config, work_dir: str, name: str,
+                      taus: Optional[Sequence[float]],
+                      sweep: Optional[Tuple[str, Sequence]]) -> Dict:
+    """Train ``cfg`` (once per value of ``sweep``), choose on the
+    validation split, then test (:func:`choose_then_test`)."""
 
-    Args:
-        config (str): Path of an MMEngine config.
-        work_dir (str): Directory of checkpoints, logs and the dumped config.
-        seed (int): Seed of initialisation, shuffling and augmentation
-            (``randomness.seed``). The long-tailed subset has its own seed in
-            the dataset config. Defaults to 0.
-        cfg_options (dict, optional): Overrides, as ``--cfg-options`` of
-            ``tools/train.py``. Defaults to None.
-        max_epochs (int, optional): Shorten (or lengthen) the schedule (see
-            :func:`max_epochs_options`). Defaults to None (the config's
-            schedule).
+    def make_config(value) -> Config:
+        candidate = copy.deepcopy(cfg)
+        candidate.work_dir = work_dir
+        if sweep is not None:
+            candidate.merge_from_dict({sweep[0]: value})
+            candidate.work_dir = osp.join(work_dir, f'{sweep[0]}={value}')
+        return candidate
 
-    Returns:
-        Config: The config, with ``work_dir`` and ``randomness`` set.
-    """
-    cfg = Config.fromfile(config)
-    cfg.work_dir = work_dir
-    cfg.randomness = dict(seed=seed, deterministic=False)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    if max_epochs is not None:
-        cfg.merge_from_dict(max_epochs_options(cfg, max_epochs))
-    return cfg
+    runners = {}
 
+    def record(candidate, split: str):
+        key = id(candidate)
+        if key not in runners:
+            runners[key] = load_runner(candidate.cfg, candidate.checkpoint,
+                                       f'{run_name(candidate.value)}-eval')
+        runner = runners[key]
+        return collect_split(
+            runner.model,
+            build_split_loader(candidate.cfg, split, seed=runner.seed),
+            split)
 
-def max_epochs_options(cfg: Config, max_epochs: int) -> Dict:
-    """``--cfg-options`` that change an epoch-based schedule to
-    ``max_epochs`` epochs: ``train_cfg.max_epochs``, and every validation
-    interval, checkpoint interval and parameter scheduler ``end`` that was the
-    old last epoch.
+    def run_name(value) -> str:
+        return name if value is None else f'{name}-{value}'
 
-    Args:
-        cfg (Config): The config.
-        max_epochs (int): The new number of epochs.
-
-    Returns:
-        dict: Keys in ``merge_from_dict`` format and their new values.
-    """
-    if max_epochs < 1:
-        raise ValueError(f'max_epochs must be positive, got {max_epochs}.')
-    old = cfg.train_cfg.max_epochs
-    options = {'train_cfg.max_epochs': max_epochs}
-    if cfg.train_cfg.get('val_interval') == old:
-        options['train_cfg.val_interval'] = max_epochs
-    if cfg.default_hooks.get('checkpoint', {}).get('interval') == old:
-        options['default_hooks.checkpoint.interval'] = max_epochs
-    schedulers = cfg.param_scheduler
-    if isinstance(schedulers, list):
-        for i, scheduler in enumerate(schedulers):
-            if scheduler.get('end') == old:
-                options[f'param_scheduler.{i}.end'] = max_epochs
-    elif schedulers.get('end') == old:
-        options['param_scheduler.end'] = max_epochs
-    return options
-
-
-def train(cfg: Config, experiment_name: str) -> str:
-    """Train with MMEngine's runner; return the last checkpoint's path.
-
-    Validation during training is switched off: the validation split is used
-    for the choices after training (:func:`validate`).
-    """
-    cfg = copy.deepcopy(cfg)
-    cfg.experiment_name = experiment_name
-    cfg.val_dataloader = cfg.val_evaluator = cfg.val_cfg = None
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    checkpoint = osp.join(cfg.work_dir,
-                          f'epoch_{cfg.train_cfg.max_epochs}.pth')
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'Training did not write {checkpoint}.')
-    return checkpoint
-
-
-def validate(cfg: Config,
-             checkpoint: str,
-             experiment_name: str,
-             taus: Sequence[float] = (0.0, )) -> List[Dict]:
-    """Figures of ``checkpoint`` on ``cfg.val_dataloader``, for each tau of
-    transductive re-balancing (tau 0: the plain predictions).
-
-    The procedure of ``tools/analysis/select_tau.py``: the validation split's
-    logits, re-balanced with its own column masses.
-
-    Returns:
-        list[dict]: Per tau, ``tau`` and :class:`LongTailAccuracy`'s figures.
-    """
-    if cfg.val_dataloader.dataset == cfg.test_dataloader.dataset:
-        raise ValueError('val_dataloader and test_dataloader use the same '
-                         'dataset; choices must be made on a held-out '
-                         'validation split, never on the test split.')
-    cfg = copy.deepcopy(cfg)
-    cfg.experiment_name = experiment_name
-    cfg.load_from = checkpoint
-    runner = Runner.from_cfg(cfg)
-    runner.load_or_resume()
-    dataloader = Runner.build_dataloader(cfg.val_dataloader, seed=runner.seed)
-    logits, labels = collect_logits(runner.model, dataloader)
-    counts = dataloader.dataset.metainfo['train_class_counts']
-    return tau_sweep(logits, labels, taus, counts)
-
-
-def best_row(rows: List[Dict], metric: str = 'mean_class_acc') -> Dict:
-    """The row with the highest ``metric``; ties go to the first."""
-    return rows[int(np.argmax([row[metric] for row in rows]))]
-
-
-def evaluate(cfg: Config, checkpoint: str, experiment_name: str,
-             tau: float) -> Dict:
-    """Test ``checkpoint`` on ``cfg.test_dataloader`` with the runner.
-
-    The test evaluator is :class:`RebalancedAccuracy` with ``tau`` (plain
-    and re-balanced figures of one pass) plus MMEngine's ``DumpResults``,
-    whose predictions give the per-class accuracies.
-
-    Returns:
-        dict: ``plain`` and ``rebalanced`` (metric dicts, each with
-        ``class_acc``, the per-class accuracies in percent), and the test
-        set's ``train_class_counts``, ``classes`` and ``num_test``.
-    """
-    cfg = copy.deepcopy(cfg)
-    cfg.experiment_name = experiment_name
-    cfg.load_from = checkpoint
-    dump = osp.join(cfg.work_dir, 'test_predictions.pkl')
-    cfg.test_evaluator = [
-        dict(
-            type='RebalancedAccuracy',
-            rebalance=dict(type='PredictionRebalancing', tau=tau)),
-        dict(type='DumpResults', out_file_path=dump)
-    ]
-    runner = Runner.from_cfg(cfg)
-    metrics = runner.test()
-    predictions = mmengine.load(dump)
-    logits = torch.stack([p['pred_logits'] for p in predictions])
-    labels = np.array([int(p['gt_label'].reshape(-1)[0]) for p in predictions])
-    probs = torch.softmax(logits.to(torch.float64), dim=1)
-    metainfo = runner.test_dataloader.dataset.metainfo
-    results = dict(
-        train_class_counts=list(metainfo['train_class_counts']),
-        classes=list(metainfo['classes']),
-        num_test=len(labels))
-    for name, prefix, scores in (
-        ('plain', '', probs),
-        ('rebalanced', 'rebalanced/',
-         PredictionRebalancing(tau)(logits)),
-    ):
-        figures = {
-            key: metrics[f'long-tail/{prefix}{key}']
-            for key in METRIC_KEYS
-        }
-        figures['class_acc'] = LongTailAccuracy.class_accuracy(
-            scores.argmax(dim=1).numpy(), labels, probs.size(1)).tolist()
-        results[name] = figures
-    return results
-
-
-def train_and_evaluate(cfg: Config,
-                       work_dir: str,
-                       name: str,
-                       taus: Optional[Sequence[float]] = DEFAULT_TAUS,
-                       sweep: Optional[Tuple[str, Sequence]] = None) -> Dict:
-    """Train ``cfg`` in ``work_dir``, make the choices on the validation
-    split and evaluate on the test split.
-
-    Args:
-        cfg (Config): A config with a validation split (``val_dataloader``)
-            and, for stage 2, ``load_from``.
-        work_dir (str): Directory of the run.
-        name (str): Short name of the run, for log names.
-        taus (Sequence[float], optional): The grid of the re-balancing tau,
-            chosen by validation mean-per-class accuracy. None skips the
-            choice and reports re-balancing with tau 1.
-        sweep (tuple[str, Sequence], optional): ``(key, values)`` of a
-            config hyper-parameter, e.g. ``('model.head.loss.eps', (0.5,
-            0.9))``: one training per value, in ``work_dir/<key>=<value>``,
-            keeping the best by validation mean-per-class accuracy (of the
-            plain predictions). Defaults to None.
-
-    Returns:
-        dict: ``checkpoint``, ``tau``, ``tau_sweep`` and ``sweep`` (the
-        validation tables), ``train_seconds`` (all trainings) and the test
-        figures of :func:`evaluate`.
-    """
-    cfg = copy.deepcopy(cfg)
-    candidates = [(None, cfg, work_dir)]
-    if sweep is not None:
-        key, values = sweep
-        candidates = []
-        for value in values:
-            candidate = copy.deepcopy(cfg)
-            candidate.merge_from_dict({key: value})
-            candidates.append(
-                (value, candidate, osp.join(work_dir, f'{key}={value}')))
-    start = time.time()
-    trained = []
-    for value, candidate, candidate_dir in candidates:
-        candidate.work_dir = candidate_dir
-        suffix = '' if value is None else f'-{value}'
-        trained.append((value, candidate,
-                        train(candidate, f'{name}{suffix}-train')))
-    train_seconds = time.time() - start
-
-    sweep_table = None
-    if sweep is not None:
-        sweep_table = []
-        for value, candidate, checkpoint in trained:
-            row = validate(candidate, checkpoint, f'{name}-{value}-val')[0]
-            sweep_table.append(dict(row, value=value, checkpoint=checkpoint))
-        chosen = best_row(sweep_table)
-        value, cfg, checkpoint = trained[sweep_table.index(chosen)]
-    else:
-        _, cfg, checkpoint = trained[0]
-
-    tau, tau_table = 1.0, None
-    if taus is not None:
-        tau_table = validate(cfg, checkpoint, f'{name}-select-tau', taus)
-        tau = best_row(tau_table)['tau']
-    results = evaluate(cfg, checkpoint, f'{name}-test', tau)
-    return dict(
-        checkpoint=checkpoint,
-        tau=tau,
-        tau_sweep=tau_table,
-        sweep=sweep_table,
-        train_seconds=train_seconds,
-        **results)
-
-
-def format_table(rows: List[Dict]) -> str:
-    """A Markdown table of ``rows`` (dicts with ``method`` and the figures of
-    :data:`METRIC_KEYS`)."""
-    lines = [
-        '| ' + ' | '.join(TABLE_COLUMNS) + ' |',
-        '|' + '|'.join(['---'] + ['---:'] * (len(TABLE_COLUMNS) - 1)) + '|'
-    ]
-    for row in rows:
-        cells = [row['method']]
-        cells += [f'{row[key]:.2f}' for key in METRIC_KEYS]
-        lines.append('| ' + ' | '.join(cells) + ' |')
-    return '\n'.join(lines)
-
-
-def plot_per_class_accuracy(rows: List[Dict],
-                            train_class_counts: Sequence[int],
-                            class_names: Sequence[str], path: str) -> None:
-    """Plot each row's per-class test accuracy against the training images
-    of the class (log x axis, one line and marker per method) as a PNG."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    counts = np.asarray(train_class_counts)
-    order = np.argsort(-counts, kind='stable')
-    fig, ax = plt.subplots(figsize=(8, 6.5))
-    for row, marker in zip(rows, 'osD^vP*X' * len(rows)):
-        ax.plot(
-            counts[order],
-            np.asarray(row['class_acc'], dtype=float)[order],
-            marker=marker,
-            label=f'{row["method"]} (mean {row["mean_class_acc"]:.1f})')
-    ax.set_xscale('log')
-    ax.minorticks_off()
-    ax.set_xticks(counts[order])
-    ax.set_xticklabels([f'{counts[c]}\n{class_names[c]}' for c in order],
-                       fontsize=7)
-    # shot groups: few < 20 <= medium <= 100 < many
-    for threshold in (19.5, 100.5):
-        ax.axvline(threshold, color='grey', linestyle=':', linewidth=1)
-    for x, group in ((np.sqrt(min(counts.min(), 19) * 19), 'few'),
-                     (np.sqrt(20 * 100), 'medium'),
-                     (np.sqrt(101 * max(counts.max(), 101)), 'many')):
-        ax.text(x, 101, f'{group}-shot', ha='center', va='bottom',
-                color='grey', fontsize=9)
-    ax.set_xlabel('training images of the class (log scale)')
-    ax.set_ylabel('test accuracy of the class (%)')
-    ax.set_ylim(0, 100)
-    ax.grid(alpha=0.3)
-    ax.legend(loc='upper center', bbox_to_anchor=(0.5, -0.16), ncol=2,
-              fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    candidates = train_candidates(
+        None if sweep is None else sweep[1], make_config,
+        lambda c, value: train(c, f'{run_name(value)}-train'))
+    result = choose_then_test(
+        candidates, lambda c: record(c, 'val'), lambda c: record(c, 'test'),
+        {} if taus is None else dict(prediction=taus),
+        parameter='value' if sweep is None else sweep[0])
+    result['train_seconds'] = sum(c.train_seconds for c in candidates)
+    return result
 
 
 def command_lines(cfg: Config, config: str, work_dir: str,
                   cfg_options: Dict, choose_tau: bool,
                   sweep: Optional[Tuple[str, Sequence]] = None) -> List[str]:
     """The ``tools/`` commands equivalent to one in-process run of
-    :func:`train_and_evaluate`.
-
-    Args:
-        cfg (Config): The run's config.
-        config (str): Path of the config file.
-        work_dir (str): The run's work directory.
-        cfg_options (dict): The overrides given to the config.
-        choose_tau (bool): Whether tau is chosen on the validation split.
-        sweep (tuple[str, Sequence], optional): As in
-            :func:`train_and_evaluate`.
-
-    Returns:
-        list[str]: Train (once per swept value), select tau, test.
-    """
+    :func:`train_choose_test`: train (once per swept value), select tau,
+    test."""
     config = osp.relpath(config, REPO_ROOT)
     options = {'randomness.seed': cfg.randomness.seed, **cfg_options}
     if cfg.get('load_from'):
@@ -379,8 +130,7 @@ def command_lines(cfg: Config, config: str, work_dir: str,
         runs = [(osp.join(work_dir, f'{key}={value}'), {
             **options, key: value
         }) for value in values]
-        checkpoint = osp.join(
-            osp.join(work_dir, f'{key}=<best on val>'), checkpoint)
+        checkpoint = osp.join(work_dir, f'{key}=<best on val>', checkpoint)
     else:
         checkpoint = osp.join(work_dir, checkpoint)
     lines = [
@@ -397,29 +147,6 @@ def command_lines(cfg: Config, config: str, work_dir: str,
                  f'{osp.dirname(checkpoint)}/test_predictions.pkl '
                  f'--cfg-options test_evaluator.rebalance.tau={tau}')
     return lines
-
-
-# The demo's trainings. `init_from`: the run whose checkpoint is `load_from`
-# (stage 2); `taus`: whether the re-balancing tau is chosen on validation;
-# `sweep`: a hyper-parameter chosen on validation (see train_and_evaluate).
-DEMO_RUNS = (
-    dict(name='ce', config=CE_CONFIG, taus=True),
-    dict(name='gala', config=GALA_CONFIG, taus=True),
-    dict(
-        name='lort',
-        config=LORT_CONFIG,
-        init_from='ce',
-        taus=False,
-        sweep=('model.head.loss.eps', (0.5, 0.7, 0.9))),
-)
-# Table rows: (label, run name, 'plain' or 'rebalanced')
-DEMO_ROWS = (
-    ('CE', 'ce', 'plain'),
-    ('CE + re-balancing', 'ce', 'rebalanced'),
-    ('GALA', 'gala', 'plain'),
-    ('GALA + re-balancing', 'gala', 'rebalanced'),
-    ('CE stage 1 -> LORT stage 2', 'lort', 'plain'),
-)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -447,7 +174,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--taus',
         type=float,
         nargs='+',
-        default=DEFAULT_TAUS,
+        default=list(DEFAULT_TAUS),
         help='tau grid of the re-balancing (default 0.0, 0.1, ..., 2.0)')
     parser.add_argument(
         '--eps',
@@ -489,7 +216,7 @@ def run(args: argparse.Namespace) -> Dict:
                 args.data_root
     options.update(args.cfg_options)
 
-    runs, commands, sweeps = {}, {}, {}
+    runs, commands, labels = {}, {}, {}
     for spec in DEMO_RUNS:
         name, config = spec['name'], spec['config']
         init_from = spec.get('init_from')
@@ -497,15 +224,16 @@ def run(args: argparse.Namespace) -> Dict:
         sweep = spec.get('sweep')
         if sweep is not None and args.eps is not None:
             sweep = (sweep[0], tuple(args.eps))
-        sweeps[name] = sweep
         cfg = load_config(config, work_root, args.seed, options)
         epochs = args.stage2_epochs if init_from else args.epochs
         run_options = dict(options)
         if epochs is not None:
             run_options.update(max_epochs_options(cfg, epochs))
             cfg.merge_from_dict(run_options)
+        check_held_out(cfg.val_dataloader.dataset, cfg.test_dataloader.dataset,
+                       osp.relpath(config, REPO_ROOT))
         if init_from:
-            cfg.load_from = runs[init_from]['checkpoint']
+            cfg.load_from = runs[init_from]['candidate'].checkpoint
         work_dir = osp.join(work_root, name)
         commands[name] = command_lines(cfg, config, work_dir, run_options,
                                        taus is not None, sweep)
@@ -514,31 +242,28 @@ def run(args: argparse.Namespace) -> Dict:
               + (f' from the {init_from} checkpoint' if init_from else '')
               + (f', {sweep[0]} in {sweep[1]}' if sweep else '') + ' ...',
               flush=True)
-        run = train_and_evaluate(cfg, work_dir, name, taus, sweep)
-        runs[name] = run
-        chosen = []
-        if sweep is not None:
-            chosen.append(f'{sweep[0]} = '
-                          f'{best_row(run["sweep"])["value"]:g}')
-        if taus is not None:
-            chosen.append(f'tau = {run["tau"]:g}')
-        print(f'[{name}] trained in {run["train_seconds"]:.0f} s'
-              + (f'; chosen on the validation split: {", ".join(chosen)}'
+        result = train_choose_test(cfg, work_dir, name, taus, sweep)
+        runs[name] = result
+        chosen = {(c['parameter'].split('.')[-1]): c['chosen']
+                  for c in result['choices']}
+        labels[name] = chosen
+        print(f'[{name}] trained in {result["train_seconds"]:.0f} s'
+              + ('; chosen on the validation split: ' + ', '.join(
+                  f'{key} = {value:g}' for key, value in chosen.items())
                  if chosen else ''),
               flush=True)
 
     rows = []
     for label, name, kind in DEMO_ROWS:
-        run = runs[name]
-        if run['sweep'] is not None:  # e.g. 'LORT stage 2 (eps 0.7)'
-            key = sweeps[name][0].split('.')[-1]
-            label = f'{label} ({key} {best_row(run["sweep"])["value"]:g})'
-        if kind == 'rebalanced':
-            label = f'{label} (tau {run["tau"]:g})'
-        rows.append(dict(method=label, **run[kind]))
+        chosen = labels[name]
+        if 'eps' in chosen:  # e.g. 'LORT stage 2 (eps 0.7)'
+            label = f'{label} (eps {chosen["eps"]:g})'
+        if kind != 'plain':
+            label = f'{label} (tau {chosen["tau"]:g})'
+        rows.append(dict(method=label, **runs[name]['test'][kind]))
     counts = runs['ce']['train_class_counts']
     classes = runs['ce']['classes']
-    table = format_table(rows)
+    table = figures_table(rows)
     os.makedirs(args.out_dir, exist_ok=True)
     png = osp.join(args.out_dir, 'per_class_accuracy.png')
     plot_per_class_accuracy(rows, counts, classes, png)
@@ -552,7 +277,8 @@ def run(args: argparse.Namespace) -> Dict:
     print(f'\nFashion-MNIST-LT: {sum(counts)} training images, per class '
           f'{counts}; balanced test set of {runs["ce"]["num_test"]} images; '
           f'training seed {args.seed}. Accuracy and ECE in %; '
-          'many > 100, medium 20..100, few < 20 training images.\n')
+          f'many > {MANY_SHOT_THR}, medium {LOW_SHOT_THR}..{MANY_SHOT_THR}, '
+          f'few < {LOW_SHOT_THR} training images.\n')
     print(table)
     print(f'\nWrote {png} and {results_json} ({wall:.0f} s in all).')
 
@@ -568,16 +294,14 @@ def run(args: argparse.Namespace) -> Dict:
             spec['name']: dict(
                 config=osp.relpath(spec['config'], REPO_ROOT),
                 commands=commands[spec['name']],
-                **{
-                    key: runs[spec['name']][key]
-                    for key in ('checkpoint', 'tau', 'tau_sweep', 'sweep',
-                                'train_seconds')
-                })
+                checkpoint=runs[spec['name']]['candidate'].checkpoint,
+                chosen=labels[spec['name']],
+                choices=runs[spec['name']]['choices'],
+                train_seconds=runs[spec['name']]['train_seconds'])
             for spec in DEMO_RUNS
         },
         wall_seconds=wall)
-    with open(results_json, 'w') as f:
-        json.dump(results, f, indent=2)
+    write_json(results_json, results)
     return results
 
 

@@ -5,8 +5,9 @@ from .figures import METRIC_KEYS, split_figures, tau_table
 from .held_out import check_held_out, resolve_samples
 from .machine import machine_info
 from .protocol import Candidate, choose_then_test, train_candidates
-from .runs import (build_split_loader, collect_split, load_config,
-                   load_runner, max_epochs_options, train)
+from .runs import (build_split_loader, collect_split, find_head,
+                   load_config, load_runner, loader_metainfo,
+                   max_epochs_options, train)
 from .selection import (DEFAULT_TAUS, SELECTION_METRIC, SELECTION_RULE,
                         check_tau_grid, choose_on_val, sorted_grid)
 from .split_record import SplitRecord
@@ -22,7 +23,7 @@ __all__ = [
     'choose_on_val', 'METRIC_KEYS', 'split_figures', 'tau_table',
     'Candidate', 'train_candidates', 'choose_then_test', 'load_config',
     'max_epochs_options', 'train', 'load_runner', 'build_split_loader',
-    'collect_split', 'machine_info', 'TABLE_COLUMNS', 'format_figure',
-    'markdown_table', 'figures_table', 'to_json', 'write_json',
-    'plot_per_class_accuracy', 'plot_grouped_bars'
+    'collect_split', 'loader_metainfo', 'find_head', 'machine_info',
+    'TABLE_COLUMNS', 'format_figure', 'markdown_table', 'figures_table',
+    'to_json', 'write_json', 'plot_per_class_accuracy', 'plot_grouped_bars'
 ]

@@ -56,9 +56,8 @@ def _leaf_samples(cfg: dict) -> List[Hashable]:
             'LongTailDataset and wrappers with a `dataset` key.')
     cfg = copy.deepcopy(cfg)
     indices = cfg.pop('indices', None)
-    cfg.update(lazy_init=False, serialize_data=False)
     dataset = DATASETS.build(cfg)
-    infos = dataset.data_list
+    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
     kept = _positions(len(infos), indices)
     if all('img_path' in info for info in infos):
         return [osp.realpath(infos[i]['img_path']) for i in kept]
@@ -112,6 +111,13 @@ def check_held_out(val_cfg: Optional[dict],
     if val_cfg is None:
         raise ValueError(f'{source} has no val_dataloader.dataset to make '
                          'choices on.')
+    advice = ('choices must be made on a held-out validation split, never '
+              'on the test split. Point val_dataloader.dataset at a split '
+              "disjoint from the test split (e.g. split='val', or training "
+              'images left out of the training subset).')
+    if test_cfg is not None and val_cfg == test_cfg:  # no need to build
+        raise ValueError(f'{source}: the validation dataset is the test '
+                         f'dataset; {advice}')
     val = resolve_samples(val_cfg)
     if test_cfg is None:
         return dict(num_val=len(val), num_test=0)
@@ -121,9 +127,5 @@ def check_held_out(val_cfg: Optional[dict],
         example = sorted(map(str, shared))[0]
         raise ValueError(
             f'{source}: {len(shared)} of the {len(val)} validation samples '
-            f'are also test samples (e.g. {example}); choices must be made '
-            'on a held-out validation split, never on test data. Point '
-            'val_dataloader.dataset at a split disjoint from the test split '
-            "(e.g. split='val', or training images left out of the "
-            'training subset).')
+            f'are also test samples (e.g. {example}); {advice}')
     return dict(num_val=len(val), num_test=len(test))

@@ -3,11 +3,12 @@
 ``trust_checkpoints`` of a config are honoured)."""
 import copy
 import os.path as osp
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
 from mmengine.config import Config
+from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 from torch.utils.data import DataLoader, Subset
 
@@ -103,6 +104,29 @@ def load_runner(cfg: Config, checkpoint: str, experiment_name: str) -> Runner:
     return runner
 
 
+def find_head(model: torch.nn.Module,
+              head_type: type = torch.nn.Module,
+              hint: str = '') -> Tuple[torch.nn.Module, str]:
+    """The classifier head ``model.head`` of a (possibly wrapped) model and
+    its state-dict prefix, refused unless it is a ``head_type``.
+
+    Args:
+        model (torch.nn.Module): The model, or its DDP wrapper.
+        head_type (type): The head class needed. Defaults to any module.
+        hint (str): How to get such a head, for the error message.
+
+    Returns:
+        tuple[torch.nn.Module, str]: The head and ``'head.'``.
+    """
+    if is_model_wrapper(model):
+        model = model.module
+    head = getattr(model, 'head', None)
+    if not isinstance(head, head_type):
+        raise TypeError(f'The model needs a {head_type.__name__} at '
+                        f'model.head, got {type(head).__name__}. {hint}')
+    return head, 'head.'
+
+
 def build_split_loader(cfg: Config,
                        split: str,
                        max_samples: Optional[int] = None,
@@ -123,6 +147,15 @@ def build_split_loader(cfg: Config,
         num_workers=0)
 
 
+def loader_metainfo(loader: DataLoader) -> dict:
+    """The metainfo of a loader's dataset (also through the subset of
+    :func:`build_split_loader`)."""
+    dataset = loader.dataset
+    if isinstance(dataset, Subset):
+        dataset = dataset.dataset
+    return dataset.metainfo
+
+
 def collect_split(model: torch.nn.Module, loader: DataLoader,
                   split: str) -> Optional[SplitRecord]:
     """The :class:`SplitRecord` of ``model`` over ``loader``, gathered from
@@ -136,9 +169,7 @@ def collect_split(model: torch.nn.Module, loader: DataLoader,
     Returns:
         SplitRecord | None: The record on rank 0, None on the other ranks.
     """
-    dataset = loader.dataset
-    metainfo = (dataset.dataset.metainfo
-                if isinstance(dataset, Subset) else dataset.metainfo)
+    metainfo = loader_metainfo(loader)
     counts = metainfo.get('train_class_counts')
     if counts is None:
         raise ValueError(

@@ -1,10 +1,10 @@
-"""Smoke test of benchmarks/accuracy.py on tiny synthetic Fashion-MNIST IDX
-files (1 epoch, two seeds), and its aggregation against numpy."""
-import inspect
+"""benchmarks/accuracy.py on tiny synthetic Fashion-MNIST IDX files (1
+epoch, two seeds): its choices and test figures against forward passes and
+figures computed in the test (numpy), and its aggregation against numpy."""
+import importlib.util
 import json
 import math
 import os.path as osp
-import sys
 
 import numpy as np
 import pytest
@@ -12,16 +12,23 @@ import torch
 from mmengine.config import Config
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-for path in (REPO_ROOT, osp.join(REPO_ROOT, 'tests', 'test_demo')):
-    if path not in sys.path:
-        sys.path.insert(0, path)
 
-from fashion_mnist_files import (synthetic_fashion_mnist,  # noqa: E402
-                                 write_fashion_mnist_gz)
 
-from benchmarks import accuracy  # noqa: E402
+def load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+accuracy = load('accuracy', osp.join(REPO_ROOT, 'benchmarks', 'accuracy.py'))
+files = load('fashion_mnist_files',
+             osp.join(REPO_ROOT, 'tests', 'test_demo',
+                      'fashion_mnist_files.py'))
 
 N_MAX, IMBALANCE, NUM_VAL, NUM_TEST = 120, 24, 500, 200
+TAUS = (0.0, 0.5, 1.0)
+COUNTS = [int(N_MAX * (1 / IMBALANCE)**(i / 9)) for i in range(10)]
 # 200 training images per class: the long-tailed subset comes from the first
 # 150 per class, validation is the last 50 per class; 20 test images per class
 TINY_OPTIONS = [
@@ -37,32 +44,18 @@ def bench(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('accuracy')
     src = tmp / 'src'
     src.mkdir()
-    write_fashion_mnist_gz(str(src), **synthetic_fashion_mnist(200, 20))
-    events = []  # every split evaluated and every tau selection, in order
-    split_logits, select_tau = accuracy.split_logits, accuracy.select_tau
-
-    def recording_split_logits(model, loader, split):
-        out = split_logits(model, loader, split)
-        events.append(('logits', split, out['labels']))
-        return out
-
-    def recording_select_tau(val_logits, val_labels, *args, **kwargs):
-        events.append(('select', val_logits, val_labels))
-        return select_tau(val_logits, val_labels, *args, **kwargs)
-
+    data = files.synthetic_fashion_mnist(200, 20)
+    files.write_fashion_mnist_gz(str(src), **data)
     torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(accuracy, 'split_logits', recording_split_logits)
-        patch.setattr(accuracy, 'select_tau', recording_select_tau)
-        report = accuracy.main([
-            '--src', str(src), '--data-root', str(tmp / 'fashion-mnist'),
-            '--out-dir', str(tmp / 'out'), '--work-dir', str(tmp / 'work'),
-            '--epochs', '1', '--stage2-epochs', '1', '--imbalance-factors',
-            str(IMBALANCE), '--seeds', '0', '1', '--workers', '1', '--taus',
-            '0', '0.5', '1', '--gala-lambdas', '1,1', '1.2,0.9', '--lort-eps',
-            '0.5', 'paper', '--name', 'tiny', '--cfg-options', *TINY_OPTIONS
-        ])
-    return report, tmp / 'out', events
+    report = accuracy.main([
+        '--src', str(src), '--data-root', str(tmp / 'fashion-mnist'),
+        '--out-dir', str(tmp / 'out'), '--work-dir', str(tmp / 'work'),
+        '--epochs', '1', '--stage2-epochs', '1', '--imbalance-factors',
+        str(IMBALANCE), '--seeds', '0', '1', '--workers', '1', '--taus', '1',
+        '0', '0.5', '--gala-lambdas', '1.2,0.9', '1,1', '--lort-eps', 'paper',
+        '0.5', '--name', 'tiny', '--cfg-options', *TINY_OPTIONS
+    ])
+    return report, tmp / 'out', data
 
 
 def test_outputs(bench):
@@ -85,9 +78,7 @@ def test_outputs(bench):
     assert [line.split(' | ')[0][2:] for line in lines[2:]] == methods
     for job in report['jobs']:
         assert job['num_val'] == NUM_VAL and job['num_test'] == NUM_TEST
-        assert job['train_class_counts'] == [
-            int(N_MAX * (1 / IMBALANCE)**(i / 9)) for i in range(10)
-        ]
+        assert job['train_class_counts'] == COUNTS
         for figures in job['rows'].values():
             assert set(accuracy.METRIC_KEYS) <= set(figures)
             assert 0 <= figures['ece'] <= 100
@@ -96,46 +87,50 @@ def test_outputs(bench):
                 figures['mean_class_acc'])
 
 
-def test_choices_use_validation_data_only(bench):
-    report, _, events = bench
-    # by construction: the selection function takes logits, never a loader
-    params = list(inspect.signature(accuracy.select_tau).parameters)
-    assert params[:2] == ['val_logits', 'val_labels']
-    selections = [e for e in events if e[0] == 'select']
-    # ce: prediction + logit adjustment; gala: two lambdas x prediction
-    assert len(selections) == 2 * (2 + 2)
-    for i, event in enumerate(events):
-        if event[0] != 'select':
-            continue
-        last_split = [e for e in events[:i] if e[0] == 'logits'][-1]
-        assert last_split[1] == 'val'
-        assert event[2] is last_split[2]  # the validation labels themselves
-        assert len(event[2]) == NUM_VAL != NUM_TEST
-    # each model's test logits come after all of its validation choices
-    splits = [e[1] for e in events if e[0] == 'logits']
-    assert splits.count('test') == 2 * len(accuracy.TRAININGS)
+def test_choices_and_test_figures_against_a_reference(bench):
+    report, _, data = bench
+    val_images = data['train_images'][-NUM_VAL:]
+    val_labels = data['train_labels'][-NUM_VAL:].astype(int)
+    test_labels = data['test_labels'].astype(int)
+
+    def val_score(checkpoint, method=None, tau=0.0):
+        logits = files.model_logits(checkpoint, val_images)
+        return files.reference_figures(logits, val_labels, COUNTS, method,
+                                       tau)['mean_class_acc']
+
+    def test_figures(checkpoint, method=None, tau=0.0):
+        logits = files.model_logits(checkpoint, data['test_images'])
+        return files.reference_figures(logits, test_labels, COUNTS, method,
+                                       tau)
+
     for job in report['jobs']:
-        for name, training in job['trainings'].items():
-            for choice in training['choices']:
-                if 'validation' not in choice:
-                    continue  # a one-value grid
-                key = 'tau' if choice['parameter'] == 'tau' else 'value'
-                best = max(row['mean_class_acc']
-                           for row in choice['validation'])
-                chosen = [
-                    row for row in choice['validation']
-                    if row[key] == choice['chosen']
-                ]
-                assert chosen[0]['mean_class_acc'] == best
+        trainings = job['trainings']
+        # the swept trainings: the best candidate on val, smallest on ties
+        for name, grid in (('gala', [(1.0, 1.0), (1.2, 0.9)]),
+                           ('lort', [0.5, accuracy.paper_ratio_eps(10)])):
+            candidates = {
+                tuple(c['value']) if name == 'gala' else c['value']:
+                c['checkpoint']
+                for c in trainings[name]['candidates']
+            }
+            assert sorted(candidates) == grid
+            chosen = files.first_best(
+                grid, lambda v: val_score(candidates[v]))
+            assert trainings[name]['chosen'] == chosen
+            assert trainings[name]['checkpoint'] == candidates[chosen]
+        for label, name, method in accuracy.ROWS:
+            checkpoint = trainings[name]['checkpoint']
+            tau = 0.0
+            if method is not None:  # tau on val, smallest on ties
+                tau = files.first_best(
+                    TAUS, lambda t: val_score(checkpoint, method, t))
+                (choice, ) = [c for c in trainings[name]['choices']
+                              if c.get('method') == method]
+                assert choice['chosen'] == tau and choice['grid'] == list(
+                    TAUS)
                 assert choice['rule'].startswith('highest mean per-class')
-        taus = [c['grid'] for c in job['trainings']['ce']['choices']]
-        assert taus == [[0.0, 0.5, 1.0]] * 2
-        gala = job['trainings']['gala']
-        assert gala['choices'][0]['grid'] == [(1.0, 1.0), (1.2, 0.9)]
-        lort = job['trainings']['lort']
-        assert [c['value'] for c in lort['candidates']] == [
-            0.5, accuracy.paper_ratio_eps(10)
-        ]
+            files.check_figures(job['rows'][label],
+                                test_figures(checkpoint, method, tau))
 
 
 def test_summary_matches_numpy(bench):
@@ -162,12 +157,6 @@ def test_mean_std():
     assert mean == 70.0 and math.isnan(std)
     # an empty shot group (nan, e.g. no few-shot class at IF 10)
     assert all(map(math.isnan, accuracy.mean_std([math.nan, math.nan])))
-    assert accuracy.format_cell(math.nan, math.nan, 1) == 'n/a'
-    assert accuracy.format_cell(64.123, 1.06, 1) == '64.1 ± 1.1'
-    assert accuracy.to_json({'few': math.nan, 'g': (1, 2)}) == {
-        'few': None,
-        'g': [1, 2]
-    }
 
 
 def test_paper_ratio_eps():

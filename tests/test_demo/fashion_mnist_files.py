@@ -4,6 +4,9 @@ import os.path as osp
 import struct
 
 import numpy as np
+import torch
+from mmengine.config import Config
+from mmpretrain.registry import MODELS
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -54,3 +57,71 @@ def synthetic_fashion_mnist(per_class_train: int, per_class_test: int,
         train_labels=train_labels,
         test_images=test_images,
         test_labels=test_labels)
+
+
+# Independent references of the end-to-end tests (demo, accuracy benchmark)
+@torch.no_grad()
+def model_logits(checkpoint: str, images: np.ndarray) -> np.ndarray:
+    """Float64 logits of ``images`` (N, 28, 28) by a forward pass written
+    here: the model and normalisation of the config saved in the
+    checkpoint's meta, with the checkpoint's weights."""
+    state = torch.load(checkpoint, weights_only=False)
+    cfg = Config.fromstring(state['meta']['cfg'], '.py')
+    model = MODELS.build(cfg.model)
+    model.load_state_dict(state['state_dict'])
+    model.eval()
+    mean, std = cfg.data_preprocessor.mean[0], cfg.data_preprocessor.std[0]
+    x = (torch.tensor(images[:, None], dtype=torch.float32) - mean) / std
+    logits = model(x, mode='tensor').double().numpy()
+    if cfg.model.head.type == 'NormedLinearClsHead':  # forward: cosines
+        logits *= cfg.model.head.scale
+    return logits
+
+
+def reference_figures(logits: np.ndarray,
+                      labels: np.ndarray,
+                      counts,
+                      method: str = None,
+                      tau: float = 0.0) -> dict:
+    """Figures of plain predictions (``method`` None), GALA's transductive
+    re-balancing (``'prediction'``: p / m**tau) or post-hoc logit adjustment
+    (``'logit_adjust'``: z - tau log prior), computed with numpy: shot
+    groups many > 100, medium 20..100, few < 20; ECE with 15 bins, in
+    percent like the accuracies."""
+    counts = np.asarray(counts)
+    if method == 'logit_adjust':
+        logits = logits - tau * np.log(counts / counts.sum())
+    z = logits - logits.max(axis=1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    if method == 'prediction':
+        p = p / p.sum(axis=0)**tau
+        p = p / p.sum(axis=1, keepdims=True)
+    pred, conf = p.argmax(axis=1), p.max(axis=1)
+    acc = np.array([
+        100 * np.mean(pred[labels == c] == c) for c in range(len(counts))
+    ])
+    bins = [(conf > i / 15) & (conf <= (i + 1) / 15) for i in range(15)]
+    return dict(
+        top1=100 * np.mean(pred == labels),
+        mean_class_acc=acc.mean(),
+        many=acc[counts > 100].mean(),
+        medium=acc[(counts >= 20) & (counts <= 100)].mean(),
+        few=acc[counts < 20].mean(),
+        ece=100 * sum(abs(np.sum((pred == labels)[b] - conf[b]))
+                      for b in bins) / len(labels),
+        class_acc=acc)
+
+
+def first_best(grid, score) -> object:
+    """The smallest grid value of the highest ``score(value)``."""
+    grid = sorted(grid)
+    scores = [round(score(value), 9) for value in grid]
+    return grid[scores.index(max(scores))]
+
+
+def check_figures(row: dict, expected: dict, class_acc: bool = True) -> None:
+    for key in ('top1', 'mean_class_acc', 'many', 'medium', 'few', 'ece'):
+        assert abs(row[key] - expected[key]) < 1e-6, (key, row[key],
+                                                      expected[key])
+    if class_acc:
+        np.testing.assert_allclose(row['class_acc'], expected['class_acc'])

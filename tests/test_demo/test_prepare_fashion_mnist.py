@@ -7,8 +7,8 @@ import pytest
 from fashion_mnist_files import idx_bytes, write_fashion_mnist_gz
 from mmpretrain.datasets import FashionMNIST
 
-from demo.prepare_fashion_mnist import (IDX_FILES, check_idx_header,
-                                        prepare_fashion_mnist)
+from mmlt.datasets.fashion_mnist_debian import (IDX_FILES, check_idx_header,
+                                                prepare_fashion_mnist)
 
 
 @pytest.fixture

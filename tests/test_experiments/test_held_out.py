@@ -58,9 +58,13 @@ def test_disjoint_splits_pass(mnist_root):
 def test_identical_configs_refused(mnist_root):
     root, _ = mnist_root
     _, test = demo_splits(root)
-    with pytest.raises(ValueError, match='50 of the 50 validation samples '
-                       'are also test samples'):
+    with pytest.raises(ValueError, match='^cfg.py: the validation dataset '
+                       'is the test dataset; .* never on the test split'):
         check_held_out(copy.deepcopy(test), test, 'cfg.py')
+    # the same samples under another dict: found by resolving
+    with pytest.raises(ValueError, match='^cfg.py: 50 of the 50 validation '
+                       'samples are also test samples'):
+        check_held_out(dict(test, lazy_init=True), test, 'cfg.py')
 
 
 @pytest.mark.parametrize('make_val', [

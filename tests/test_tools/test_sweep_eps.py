@@ -73,10 +73,15 @@ def test_ratio_grid_and_refusals(toy):
             toy.stage2_config, '--load-from', toy.checkpoint, '--eps', '0.9',
             '--cfg-options', 'val_dataloader.dataset.split=test'
         ])
-    same = Config.fromfile(toy.stage2_config)
-    same.val_dataloader = same.test_dataloader
-    with pytest.raises(ValueError, match='never on the test split'):
-        tool.check_validation_split(same, 'toy_stage2.py')
+    # the test images under another pipeline are still the test images
+    with pytest.raises(ValueError, match='12 of the 12 validation samples'):
+        tool.main([
+            toy.stage2_config, '--load-from', toy.checkpoint, '--eps', '0.9',
+            '--cfg-options', 'val_dataloader.dataset.split=test',
+            'val_dataloader.dataset.pipeline=[]'
+        ])
+    with pytest.raises(ValueError, match='eps grid .* repeats 0.9'):
+        tool.eps_grid(cfg, [0.9, 0.5, 0.9], None)
     ce = Config.fromfile(toy.stage2_config)
     ce.model.head.loss = dict(type='CrossEntropyLoss')
     with pytest.raises(ValueError, match='LORTLoss'):

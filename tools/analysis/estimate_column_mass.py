@@ -23,15 +23,14 @@ if REPO_ROOT not in sys.path:
 
 import torch  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
-from mmengine.model import is_model_wrapper  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-from mmengine.runner.checkpoint import _load_checkpoint  # noqa: E402
+from mmengine.runner import CheckpointLoader  # noqa: E402
 
 import mmlt  # noqa: E402,F401  (compat patches and registries)
+from mmlt.experiments import (build_split_loader, collect_split,  # noqa
+                              find_head)
+from mmlt.models.heads import RebalancedLinearClsHead  # noqa: E402
 from mmlt.evaluation.rebalancers import (  # noqa: E402
     PredictionRebalancing, column_mass)
-from mmlt.evaluation.rebalancing import collect_logits  # noqa: E402
-from mmlt.models.heads import RebalancedLinearClsHead  # noqa: E402
 from mmlt.utils import (add_launcher_args, build_runner,  # noqa: E402
                         destroy_process_group_on_exit, load_checkpoint_config,
                         parse_launcher_args, prepare_launch)
@@ -56,20 +55,6 @@ def parse_args():
     return parse_launcher_args(parser)
 
 
-def find_head(model: torch.nn.Module):
-    """The :class:`RebalancedLinearClsHead` of ``model`` and its state-dict
-    prefix."""
-    if is_model_wrapper(model):
-        model = model.module
-    for name, module in model.named_modules():
-        if isinstance(module, RebalancedLinearClsHead):
-            return module, f'{name}.' if name else ''
-    raise TypeError(
-        'The model has no RebalancedLinearClsHead to store column masses '
-        'in; set model.head.type=RebalancedLinearClsHead (e.g. with '
-        '--cfg-options).')
-
-
 def main():
     args = parse_args()
     cfg = load_checkpoint_config(args)
@@ -80,22 +65,28 @@ def main():
     with destroy_process_group_on_exit():
         runner = build_runner(cfg)
         runner.load_or_resume()
-        head, prefix = find_head(runner.model)
+        head, prefix = find_head(
+            runner.model, RebalancedLinearClsHead,
+            'Store column masses in a RebalancedLinearClsHead: set '
+            'model.head.type=RebalancedLinearClsHead (e.g. with '
+            '--cfg-options).')
         if not isinstance(head.rebalancer, PredictionRebalancing):
             raise ValueError(
                 "Column masses are used only by GALA's prediction "
                 "re-balancing (model.head.rebalance.type="
                 "'PredictionRebalancing'); the head uses "
                 f'{head.rebalancer!r}.')
-        dataloader = Runner.build_dataloader(dataloader_cfg, seed=runner.seed)
-        collected = collect_logits(runner.model, dataloader)
+        record = collect_split(
+            runner.model, build_split_loader(cfg, args.split,
+                                             seed=runner.seed), args.split)
         if not is_main_process():
             return
-        logits, _ = collected
+        logits = record.logits
         mass = column_mass(torch.softmax(logits.to(torch.float64), dim=1))
         head.set_column_mass(mass, len(logits))
 
-        checkpoint = _load_checkpoint(args.checkpoint, map_location='cpu')
+        checkpoint = CheckpointLoader.load_checkpoint(
+            args.checkpoint, map_location='cpu')
         state_dict = checkpoint.get('state_dict', checkpoint)
         state_dict[f'{prefix}column_mass'] = head.column_mass.cpu().clone()
         state_dict[f'{prefix}column_mass_samples'] = \

@@ -1,11 +1,12 @@
 """Choose the exponent tau of a post-hoc re-balancing on the validation
 split.
 
-Runs the checkpoint over ``val_dataloader`` (never the test split: the tool
-refuses a config whose validation and test datasets are the same), applies
-the re-balancing ``--method`` (a type of ``mmlt/evaluation/rebalancers.py``)
-for every tau of the grid, prints the table and the best tau, and optionally
-writes them as JSON. The methods:
+Runs the checkpoint over ``val_dataloader`` (refused when any validation
+sample is a test sample, see :func:`mmlt.experiments.check_held_out`),
+applies the re-balancing ``--method`` (a type of ``mmlt/evaluation/rebalancers.py``)
+for every tau of the grid, prints the table and the chosen tau (the highest
+``--metric``, the smallest tau on ties), and optionally writes them as JSON.
+The methods:
 
 - ``PredictionRebalancing`` (default): GALA's transductive re-balancing
   :math:`\\hat p_{ij} \\propto p_{ij} / m_j^{\\tau}` with the validation
@@ -20,7 +21,8 @@ Runs distributed like ``tools/test.py`` (``--launcher``).
 
 Example::
 
-    python tools/analysis/select_tau.py CONFIG CKPT --method TauNormalization \\
+    python tools/analysis/select_tau.py CONFIG CKPT \\
+        --method TauNormalization \\
         --out tau.json
 """
 import argparse
@@ -28,29 +30,26 @@ import os.path as osp
 import sys
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if REPO_ROOT not in sys.path:
+if REPO_ROOT not in sys.path:  # launch shim: mmlt without installing it
     sys.path.insert(0, REPO_ROOT)
 
 import mmengine  # noqa: E402
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
-from mmengine.model import is_model_wrapper  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
 
 import mmlt  # noqa: E402,F401  (compat patches and registries)
-from mmlt.evaluation.rebalancing import collect_logits, tau_sweep  # noqa
+from mmlt.experiments import (DEFAULT_TAUS, METRIC_KEYS,  # noqa: E402
+                              build_split_loader, check_held_out,
+                              check_tau_grid, choose_on_val, collect_split,
+                              find_head, markdown_table, tau_table)
 from mmlt.registry import REBALANCERS  # noqa: E402
 from mmlt.utils import (add_launcher_args, build_runner,  # noqa: E402
                         destroy_process_group_on_exit, load_checkpoint_config,
                         parse_launcher_args, prepare_launch)
 
-DEFAULT_TAUS = [round(0.1 * i, 1) for i in range(21)]  # 0.0, 0.1, ..., 2.0
-COLUMNS = ('top1', 'mean_class_acc', 'many', 'medium', 'few', 'ece')
 
-
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Choose the re-balancing tau on the validation split')
     parser.add_argument(
@@ -65,7 +64,7 @@ def parse_args():
         '--taus',
         type=float,
         nargs='+',
-        default=DEFAULT_TAUS,
+        default=list(DEFAULT_TAUS),
         help='the tau grid (default 0.0, 0.1, ..., 2.0)')
     parser.add_argument(
         '--metric',
@@ -75,26 +74,12 @@ def parse_args():
     parser.add_argument('--out', help='write the table and choice as JSON')
     parser.add_argument('--work-dir', help='the directory to save the logs')
     add_launcher_args(parser)
-    args = parse_launcher_args(parser)
-    if min(args.taus) < 0:
-        parser.error(f'--taus must be non-negative, got {args.taus}')
-    args.taus = sorted(set(args.taus))
+    args = parse_launcher_args(parser, argv)
+    try:  # before any validation pass
+        args.taus = check_tau_grid(args.taus, '--taus')
+    except ValueError as error:
+        parser.error(str(error))
     return args
-
-
-def check_validation_split(cfg: Config, config_path: str) -> None:
-    """Refuse configs that would select tau on the test split."""
-    if cfg.get('val_dataloader') is None:
-        raise ValueError(f'{config_path} has no val_dataloader to choose '
-                         'tau on.')
-    test_dataloader = cfg.get('test_dataloader')
-    if (test_dataloader is not None
-            and cfg.val_dataloader.dataset == test_dataloader.dataset):
-        raise ValueError(
-            f'In {config_path} val_dataloader and test_dataloader use the '
-            'same dataset; tau must be chosen on a held-out validation split, '
-            'never on the test split. Point val_dataloader.dataset at a '
-            'validation split (e.g. split="val").')
 
 
 def shot_thresholds(cfg: Config) -> dict:
@@ -109,18 +94,18 @@ def shot_thresholds(cfg: Config) -> dict:
     }
 
 
-def classifier(model: torch.nn.Module):
-    """Weight and bias of ``model.head.fc``, the classifier that
+def classifier(model: torch.nn.Module) -> dict:
+    """``weight`` and ``bias`` of ``model.head.fc``, the classifier that
     ``--method TauNormalization`` normalises."""
-    if is_model_wrapper(model):
-        model = model.module
-    fc = getattr(getattr(model, 'head', None), 'fc', None)
+    fc = getattr(find_head(model)[0], 'fc', None)
     if not isinstance(fc, torch.nn.Linear):
         raise TypeError(
-            '--method TauNormalization needs a linear classifier at model.head.fc '
+            '--method TauNormalization needs a linear classifier at '
+            'model.head.fc '
             f'(e.g. RebalancedLinearClsHead), got {type(fc).__name__}.')
-    return fc.weight.detach().cpu(), (None if fc.bias is None else
-                                      fc.bias.detach().cpu())
+    return dict(
+        weight=fc.weight.detach().cpu(),
+        bias=None if fc.bias is None else fc.bias.detach().cpu())
 
 
 def usage_hint(method: str) -> str:
@@ -132,47 +117,33 @@ def usage_hint(method: str) -> str:
             'evaluate with test_evaluator.rebalance=None.')
 
 
-def format_table(rows) -> str:
-    header = ['tau', *COLUMNS]
-    lines = [' | '.join(f'{h:>14}' for h in header)]
-    for row in rows:
-        lines.append(' | '.join(f'{row.get(c, float("nan")):>14.4f}'
-                                for c in header))
-    return '\n'.join(lines)
-
-
-def main():
-    args = parse_args()
+def main(argv=None):
+    args = parse_args(argv)
     cfg = load_checkpoint_config(args)
-    check_validation_split(cfg, args.config)
+    check_held_out((cfg.get('val_dataloader') or {}).get('dataset'),
+                   (cfg.get('test_dataloader') or {}).get('dataset'),
+                   args.config)
     prepare_launch(cfg, args.launcher)
     with destroy_process_group_on_exit():
         runner = build_runner(cfg)
         runner.load_or_resume()
-        dataloader = Runner.build_dataloader(
-            cfg.val_dataloader, seed=runner.seed)
-        collected = collect_logits(runner.model, dataloader)
+        loader = build_split_loader(cfg, 'val', seed=runner.seed)
+        record = collect_split(runner.model, loader, 'val')
         if not is_main_process():
             return
-        logits, labels = collected
-        counts = dataloader.dataset.metainfo.get('train_class_counts')
-        if counts is None:
-            raise ValueError(
-                'The validation dataset has no `train_class_counts` in its '
-                'metainfo (needed for the many/medium/few groups and the '
-                'prior of logit adjustment); use an mmlt long-tailed '
-                'dataset.')
-        weight, bias = (None, None)
+        kwargs = shot_thresholds(cfg)
         if args.method == 'TauNormalization':
-            weight, bias = classifier(runner.model)
-        rows = tau_sweep(logits, labels, args.taus, counts, args.method,
-                         weight, bias, **shot_thresholds(cfg))
-        scores = np.array([row[args.metric] for row in rows])
-        best = rows[int(np.argmax(scores))]  # first maximum: smallest tau
+            kwargs.update(classifier(runner.model))
+        rows = tau_table(record, args.method, args.taus, **kwargs)
+        best = choose_on_val(rows, 'tau', args.metric)
+        table = markdown_table(
+            ('tau', ) + METRIC_KEYS,
+            [[f'{row["tau"]:g}'] + [f'{row[key]:.4f}' for key in METRIC_KEYS]
+             for row in rows])
         runner.logger.info(
             f'Re-balancing ({args.method}) on the validation split '
-            f'({len(labels)} samples):\n{format_table(rows)}\nBest tau by '
-            f'{args.metric}: {best["tau"]} ({best[args.metric]:.4f}); '
+            f'({len(record)} samples):\n{table}\nBest tau by {args.metric}: '
+            f'{best["tau"]} ({best[args.metric]:.4f}); '
             f'{usage_hint(args.method)}')
         if args.out:
             mmengine.dump(

@@ -2,9 +2,10 @@
 
 For every eps of the grid, runs the stage-2 config (classifier re-training
 from the stage-1 checkpoint) and reads the figure ``--metric`` of the
-validation run at the end of training (``val_dataloader``, never the test
-split: the tool refuses a config whose validation dataset is its test
-dataset or a ``split='test'``). Prints the table and the best eps, and
+validation run at the end of training (``val_dataloader``, refused when any
+validation sample is a test sample, see
+:func:`mmlt.experiments.check_held_out`). Prints the table and the best eps
+(the smallest on ties), and
 optionally writes them as JSON. The grid is given either as eps values or
 as target ratios r (true-class target over any other class's target,
 ``eps = K / (K + r - 1)`` for K classes), which compare across data sets
@@ -33,6 +34,8 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
 
 import mmlt  # noqa: E402,F401  (compat patches and registries)
+from mmlt.experiments import (check_held_out, choose_on_val,  # noqa: E402
+                              markdown_table, sorted_grid)
 from mmlt.models.losses import (lort_eps_from_ratio,  # noqa: E402
                                 lort_target_ratio)
 from mmlt.utils import (add_launcher_args, build_runner,  # noqa: E402
@@ -76,23 +79,6 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     return args
 
 
-def check_validation_split(cfg: Config, config_path: str) -> None:
-    """Refuse configs that would choose eps on the test split."""
-    if cfg.get('val_dataloader') is None or cfg.get('val_evaluator') is None:
-        raise ValueError(f'{config_path} has no val_dataloader / '
-                         'val_evaluator to choose eps on.')
-    val_dataset = cfg.val_dataloader.dataset
-    test_dataloader = cfg.get('test_dataloader')
-    same_as_test = (test_dataloader is not None
-                    and val_dataset == test_dataloader.dataset)
-    if val_dataset.get('split') == 'test' or same_as_test:
-        raise ValueError(
-            f'In {config_path} the validation dataset is the test split; eps '
-            'must be chosen on a held-out validation split, never on the '
-            'test split. Point val_dataloader.dataset at a validation split '
-            '(e.g. split="val" for ImageNet-LT and Places-LT).')
-
-
 def eps_grid(cfg: Config, eps: Optional[List[float]],
              ratios: Optional[List[float]]) -> List[float]:
     """The sorted eps values; ratios are converted with the head's number
@@ -100,7 +86,7 @@ def eps_grid(cfg: Config, eps: Optional[List[float]],
     if eps is None:
         num_classes = cfg.model.head.num_classes
         eps = [lort_eps_from_ratio(r, num_classes) for r in ratios]
-    return sorted(set(eps))
+    return sorted_grid(eps, 'eps')
 
 
 def stage2_config(cfg: Config, eps: float, load_from: str,
@@ -146,7 +132,7 @@ def sweep(cfg: Config, eps_values: List[float], load_from: str, work_dir: str,
         scalars = run_one(stage2_config(cfg, eps, load_from, work_dir), metric)
         ratio = lort_target_ratio(eps, num_classes) if eps > 0 else None
         table.append(dict(eps=eps, target_ratio=ratio, **scalars))
-    best = max(table, key=lambda row: row[metric])
+    best = choose_on_val(table, 'eps', metric)
     return dict(
         metric=metric,
         best_eps=best['eps'],
@@ -156,12 +142,10 @@ def sweep(cfg: Config, eps_values: List[float], load_from: str, work_dir: str,
 
 def format_table(result: dict) -> str:
     metric = result['metric']
-    lines = [f'{"eps":>10} | {"ratio":>10} | {metric:>26}']
-    for row in result['table']:
-        ratio = row['target_ratio']
-        ratio = f'{ratio:>10.4f}' if ratio is not None else f'{"-":>10}'
-        lines.append(f'{row["eps"]:>10.6g} | {ratio} | {row[metric]:>26.4f}')
-    return '\n'.join(lines)
+    return markdown_table(('eps', 'target ratio', metric), [[
+        f'{row["eps"]:.6g}', '-' if row['target_ratio'] is None else
+        f'{row["target_ratio"]:.4f}', f'{row[metric]:.4f}'
+    ] for row in result['table']])
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
@@ -170,7 +154,12 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     cfg.launcher = args.launcher
     merge_cfg_options(cfg, args.cfg_options)
     set_checkpoint(cfg, args.load_from, args.cfg_options)
-    check_validation_split(cfg, args.config)
+    if cfg.get('val_evaluator') is None:
+        raise ValueError(f'{args.config} has no val_evaluator to choose eps '
+                         'on.')
+    check_held_out((cfg.get('val_dataloader') or {}).get('dataset'),
+                   (cfg.get('test_dataloader') or {}).get('dataset'),
+                   args.config)
     prepare_launch(cfg, args.launcher)
     work_dir = args.work_dir or default_work_dir(args.config, 'eps_sweep_')
     with destroy_process_group_on_exit():
