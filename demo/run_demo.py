@@ -62,12 +62,12 @@ DEMO_RUNS = (
         taus=False,
         sweep=('model.head.loss.eps', (0.5, 0.7, 0.9))),
 )
-# Table rows: (label, run name, 'plain' or 'prediction' re-balancing)
+# Table rows: (label, run name, 'plain' or the post-hoc re-balancing)
 DEMO_ROWS = (
     ('CE', 'ce', 'plain'),
-    ('CE + re-balancing', 'ce', 'prediction'),
+    ('CE + re-balancing', 'ce', 'PredictionRebalancing'),
     ('GALA', 'gala', 'plain'),
-    ('GALA + re-balancing', 'gala', 'prediction'),
+    ('GALA + re-balancing', 'gala', 'PredictionRebalancing'),
     ('CE stage 1 -> LORT stage 2', 'lort', 'plain'),
 )
 
@@ -107,7 +107,7 @@ def train_choose_test(cfg: Config, work_dir: str, name: str,
         lambda c, value: train(c, f'{run_name(value)}-train'))
     result = choose_then_test(
         candidates, lambda c: record(c, 'val'), lambda c: record(c, 'test'),
-        {} if taus is None else dict(prediction=taus),
+        {} if taus is None else dict(PredictionRebalancing=taus),
         parameter='value' if sweep is None else sweep[0])
     result['train_seconds'] = sum(c.train_seconds for c in candidates)
     return result

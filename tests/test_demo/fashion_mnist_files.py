@@ -84,16 +84,16 @@ def reference_figures(logits: np.ndarray,
                       method: str = None,
                       tau: float = 0.0) -> dict:
     """Figures of plain predictions (``method`` None), GALA's transductive
-    re-balancing (``'prediction'``: p / m**tau) or post-hoc logit adjustment
-    (``'logit_adjust'``: z - tau log prior), computed with numpy: shot
-    groups many > 100, medium 20..100, few < 20; ECE with 15 bins, in
-    percent like the accuracies."""
+    re-balancing (``'PredictionRebalancing'``: p / m**tau) or post-hoc logit
+    adjustment (``'PosthocLogitAdjustment'``: z - tau log prior), computed
+    with numpy: shot groups many > 100, medium 20..100, few < 20; ECE with 15
+    bins, in percent like the accuracies."""
     counts = np.asarray(counts)
-    if method == 'logit_adjust':
+    if method == 'PosthocLogitAdjustment':
         logits = logits - tau * np.log(counts / counts.sum())
     z = logits - logits.max(axis=1, keepdims=True)
     p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
-    if method == 'prediction':
+    if method == 'PredictionRebalancing':
         p = p / p.sum(axis=0)**tau
         p = p / p.sum(axis=1, keepdims=True)
     pred, conf = p.argmax(axis=1), p.max(axis=1)

@@ -89,17 +89,17 @@ def test_tau_chosen_on_validation_and_test_figures(demo_run, name, rows):
     run = results['runs'][name]
     val = model_logits(run['checkpoint'], data['train_images'][-NUM_VAL:])
     val_labels = data['train_labels'][-NUM_VAL:].astype(int)
+    method = 'PredictionRebalancing'
     tau = first_best(
-        TAUS, lambda t: reference_figures(val, val_labels, COUNTS,
-                                          'prediction', t)['mean_class_acc'])
+        TAUS, lambda t: reference_figures(val, val_labels, COUNTS, method,
+                                          t)['mean_class_acc'])
     assert run['chosen'] == dict(tau=tau)
     test = model_logits(run['checkpoint'], data['test_images'])
     test_labels = data['test_labels'].astype(int)
     check_figures(results['rows'][rows[0]],
                   reference_figures(test, test_labels, COUNTS))
     check_figures(results['rows'][rows[1]],
-                  reference_figures(test, test_labels, COUNTS, 'prediction',
-                                    tau))
+                  reference_figures(test, test_labels, COUNTS, method, tau))
 
 
 def test_eps_chosen_on_validation_and_stage2_reuses_the_ce_features(

@@ -3,9 +3,10 @@ split.
 
 Runs the checkpoint over ``val_dataloader`` (refused when any validation
 sample is a test sample, see :func:`mmlt.experiments.check_held_out`),
-applies the re-balancing ``--method`` (a type of ``mmlt/evaluation/rebalancers.py``)
-for every tau of the grid, prints the table and the chosen tau (the highest
-``--metric``, the smallest tau on ties), and optionally writes them as JSON.
+applies the re-balancing ``--method`` (a type of
+``mmlt/evaluation/rebalancers.py``) for every tau of the grid, prints the
+table and the chosen tau (the highest ``--metric``, the smallest tau on
+ties), and optionally writes them as JSON.
 The methods:
 
 - ``PredictionRebalancing`` (default): GALA's transductive re-balancing
