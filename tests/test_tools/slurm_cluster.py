@@ -24,11 +24,17 @@ REQUIRE_ENV_VAR = 'MMLT_REQUIRE_SLURM'
 PROGRAMS = ('munged', 'mungekey', 'slurmctld', 'slurmd', 'srun', 'sinfo',
             'scontrol')
 START_TIMEOUT = 60
+# Debian puts the daemons in /usr/sbin, which a non-login PATH may lack
+SEARCH_PATH = os.pathsep.join([os.environ.get('PATH', ''), '/usr/sbin',
+                               '/sbin'])
 
 
 def missing_requirements():
     """Why no cluster can be started here (an empty string if it can)."""
-    missing = [name for name in PROGRAMS if shutil.which(name) is None]
+    missing = [
+        name for name in PROGRAMS
+        if shutil.which(name, path=SEARCH_PATH) is None
+    ]
     if missing:
         return (f'Slurm/munge programs not installed: {missing} (Debian: '
                 'apt-get install munge slurmctld slurmd slurm-client)')
@@ -154,7 +160,7 @@ def single_node_cluster(root):
         os.mkdir(osp.join(root, name))
     key = osp.join(root, 'munge.key')
     munge_socket = osp.join(root, 'munge.socket')
-    env = dict(os.environ)
+    env = dict(os.environ, PATH=SEARCH_PATH)
     _check_call(['mungekey', '--create', f'--keyfile={key}'], env,
                 'mungekey')
     # --force: the socket's folder is private to root, which munged
@@ -191,6 +197,7 @@ def single_node_cluster(root):
                        timeout=START_TIMEOUT)
         _wait_for_exit(slurm_pids)
         subprocess.run(['munged', '--stop', f'--socket={munge_socket}'],
+                       env=env,
                        stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL,
                        timeout=START_TIMEOUT)

@@ -219,8 +219,9 @@ def test_two_node_launch_matches_single_process(single_run,
                               single_test_metrics)
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture
 def slurm_cluster(tmp_path_factory):
+    """A single-node Slurm cluster, up for the one test that uses it."""
     skip_or_fail_without_slurm()
     with single_node_cluster(tmp_path_factory.mktemp('slurm')) as env:
         yield env
