@@ -146,7 +146,8 @@ def merge_args(cfg, args):
     if args.tta:
         dataset_cfg = pipeline_dataset_cfg(cfg.test_dataloader.dataset)
         if 'tta_model' not in cfg:
-            cfg.tta_model = dict(type='mmpretrain.AverageClsScoreTTA')
+            # also averages `pred_logits`, which mmlt's metrics score
+            cfg.tta_model = dict(type='AverageClsLogitsTTA')
         if 'tta_pipeline' not in cfg:
             test_pipeline = dataset_cfg.pipeline
             cfg.tta_pipeline = deepcopy(test_pipeline)

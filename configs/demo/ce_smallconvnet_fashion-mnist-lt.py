@@ -40,6 +40,9 @@ test_cfg = dict()
 rebalance = dict(type='PredictionRebalancing', tau=1.0)
 val_evaluator = dict(type='RebalancedAccuracy', rebalance=rebalance)
 test_evaluator = val_evaluator
+# tools/test.py --tta: RebalancedAccuracy scores `pred_logits`, so the views'
+# logits are averaged too (MMPretrain's AverageClsScoreTTA keeps view 0's).
+tta_model = dict(type='AverageClsLogitsTTA')
 
 # Checkpoints keep the OneCycleLR state (mmlt's weights-only loading allows
 # its annealing function), so `tools/train.py --resume` continues the

@@ -43,6 +43,9 @@ test_dataloader = val_dataloader
 val_evaluator = dict(
     type='RebalancedAccuracy', topk=(1, 5), rebalance=rebalance)
 test_evaluator = val_evaluator
+# tools/test.py --tta: RebalancedAccuracy scores `pred_logits`, so the views'
+# logits are averaged too (MMPretrain's AverageClsScoreTTA keeps view 0's).
+tta_model = dict(type='AverageClsLogitsTTA')
 
 optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4))

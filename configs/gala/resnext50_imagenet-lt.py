@@ -30,5 +30,8 @@ model = dict(
 val_evaluator = dict(
     type='RebalancedAccuracy', topk=(1, 5), rebalance=rebalance)
 test_evaluator = val_evaluator
+# tools/test.py --tta: RebalancedAccuracy scores `pred_logits`, so the views'
+# logits are averaged too (MMPretrain's AverageClsScoreTTA keeps view 0's).
+tta_model = dict(type='AverageClsLogitsTTA')
 
 custom_hooks = [dict(type='AccumulatedGradientHook', interval=100)]

@@ -123,3 +123,23 @@ def test_config(config):
                 f'{class_counts}'
     elif cfg.get('data_preprocessor') is not None:
         assert {cfg.data_preprocessor.num_classes} == class_counts
+
+
+def evaluator_types(evaluator):
+    """The metric types of an evaluator config (a dict or a list)."""
+    if evaluator is None:
+        return []
+    metrics = evaluator if isinstance(evaluator, list) else [evaluator]
+    return [metric['type'] for metric in metrics]
+
+
+@pytest.mark.parametrize('config', CONFIGS)
+def test_tta_averages_the_logits_the_evaluator_reads(config):
+    """`--tta` (mmlt's and MMPretrain's tools/test.py use the config's
+    tta_model) must average `pred_logits` when a metric scores them."""
+    cfg = Config.fromfile(osp.join(REPO_ROOT, config))
+    types = evaluator_types(cfg.get('val_evaluator')) + evaluator_types(
+        cfg.get('test_evaluator'))
+    if set(types) & {'RebalancedAccuracy', 'LogitsStatistics'}:
+        assert cfg.get('tta_model', {}).get('type') == \
+            'AverageClsLogitsTTA', config

@@ -456,9 +456,51 @@ def test_tta_pipeline_goes_to_the_wrapped_dataset(monkeypatch):
     flip = wrapper.dataset.pipeline[-1]
     assert flip.type == 'TestTimeAug'
     assert flip.transforms[-1] == [inner['pipeline'][-1]]
-    assert cfg.model.type == 'mmpretrain.AverageClsScoreTTA'
+    assert cfg.model.type == 'AverageClsLogitsTTA'
     # The validation loader is left alone.
     assert cfg.val_dataloader.dataset.pipeline == inner['pipeline']
+
+
+def test_tta_averages_the_logits_the_evaluator_reads(tmp_path, data_root,
+                                                    two_epoch_run,
+                                                    monkeypatch):
+    """--tta under RebalancedAccuracy, which scores `pred_logits` (the
+    dumped ones are those it gets): they are the mean of the image's and
+    its flip's (MMPretrain's AverageClsScoreTTA kept view 0's)."""
+    test_tool = load_tool('test')
+    monkeypatch.setenv('LOCAL_RANK', '0')
+    checkpoint = str(two_epoch_run[0] / 'epoch_2.pth')
+    logits_config = tmp_path / 'logits.py'
+    logits_config.write_text(f'''_base_ = [{CONFIG!r}]
+model = dict(head=dict(type='LogitsLinearClsHead'))
+test_evaluator = dict(type='RebalancedAccuracy')
+''')
+    flipped_config = tmp_path / 'flipped.py'
+    flipped_config.write_text(f'''_base_ = [{str(logits_config)!r}]
+test_dataloader = dict(dataset=dict(pipeline=[
+    dict(type='LoadImageFromFile', color_type='grayscale'),
+    dict(type='RandomFlip', prob=1.0),
+    dict(type='PackInputs')]))
+''')
+
+    def run_test(config, name, *extra):
+        out = tmp_path / f'{name}.pkl'
+        monkeypatch.setattr(sys, 'argv', [
+            'test.py', config, checkpoint, '--work-dir',
+            str(tmp_path / name), '--out',
+            str(out), *extra, '--cfg-options',
+            f'test_dataloader.dataset.data_root={data_root}',
+            f'experiment_name=tta_logits_{name}'
+        ])
+        test_tool.main()
+        return torch.stack(
+            [sample['pred_logits'] for sample in mmengine.load(out)])
+
+    tta = run_test(str(logits_config), 'tta', '--tta')
+    plain = run_test(str(logits_config), 'plain')
+    flipped = run_test(str(flipped_config), 'flipped')
+    assert not torch.allclose(plain, flipped)
+    torch.testing.assert_close(tta, (plain + flipped) / 2)
 
 
 @pytest.mark.parametrize('dataset,path', [
