@@ -47,7 +47,6 @@ import itertools
 import json
 import os
 import os.path as osp
-import platform
 import subprocess
 import sys
 import tempfile
@@ -615,17 +614,18 @@ def throughput(device: str, precisions: Sequence[str], models: dict,
 
 
 def machine_info(device: str) -> dict:
+    """:func:`mmlt.experiments.machine_info` plus CUDA, the losses'
+    ``backend='auto'`` choice and the OpenMMLab packages (versions and
+    folders: from ``--wheels`` or installed)."""
     import torch
+
+    from mmlt.experiments import machine_info as base_machine_info
     from mmlt.ops import resolve_backend
-    info = dict(
-        loss_backend=resolve_backend('auto', torch.empty(1, device=device),
-                                     'gpu_check'),
-        python=platform.python_version(),
-        torch=torch.__version__,
+    info = base_machine_info(torch.get_num_threads(), [device])
+    info.update(
         cuda=torch.version.cuda,
-        device=device,
-        gpu=torch.cuda.get_device_name(0) if device == 'cuda' else None,
-        platform=platform.platform())
+        loss_backend=resolve_backend('auto', torch.empty(1, device=device),
+                                     'gpu_check'))
     for name in ('triton', 'mmengine', 'mmcv', 'mmpretrain'):
         try:
             module = __import__(name)
@@ -638,7 +638,7 @@ def machine_info(device: str) -> dict:
 
 def format_table(report: dict) -> str:
     lines = [
-        f'GPU check on {report["machine"]["gpu"] or "CPU (dry run)"}, '
+        f'GPU check on {report["machine"]["cuda_device"] or "CPU (dry run)"}, '
         f'{report["seconds"]} s (target <= {TIME_TARGET_S} s)', ''
     ]
     lines.append(f'{"step":<15} {"status":<8} {"s":>6}  detail')

@@ -38,7 +38,7 @@ def dry_run(tmp_path_factory):
 def test_report_has_every_step(dry_run):
     proc, report = dry_run
     assert report['dry_run'] is True
-    assert report['machine']['device'] == 'cpu'
+    assert report['machine']['devices'] == ['cpu']
     assert tuple(report['steps']) == STEPS
     for name, step in report['steps'].items():
         assert step['status'] in ('pass', 'fail', 'skipped'), name
