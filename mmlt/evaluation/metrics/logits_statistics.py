@@ -6,7 +6,6 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
-from mmengine.dist import get_dist_info
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmengine.utils import mkdir_or_exist
@@ -51,13 +50,9 @@ class LogitsStatistics(BaseMetric):
     Per rank it keeps :math:`O(C)` sufficient statistics in float64: per
     class the number of samples, the sum of the own-class logit over the
     class's samples, and the sum and the sum of squares of the logit over
-    all samples. Under distributed evaluation, the sampler pads the data
-    set by repeating samples at the end; like mmengine's
-    :func:`collect_results`, the metric assumes rank :math:`r` receives
-    positions :math:`r, r + W, r + 2W, \dots` of the padded index list (the
-    layout of ``DefaultSampler`` and PyTorch's ``DistributedSampler``), so a
-    rank whose last sample lies beyond the data set size drops that
-    sample's contribution before the statistics are summed.
+    all samples. Under distributed evaluation the sampler pads the data set
+    by repeating samples at the end; mmengine's result collection drops
+    them (see :meth:`evaluate`), as for :class:`LongTailAccuracy`.
 
     Args:
         train_class_counts (Sequence[int], optional): Training images per
@@ -139,8 +134,14 @@ class LogitsStatistics(BaseMetric):
                                                        labels[-1:])
 
     def evaluate(self, size: int) -> dict:
-        """Drop this rank's padded sample, if any, then gather the
-        statistics of all ranks and compute the metrics.
+        """Gather the statistics of all ranks and compute the metrics.
+
+        mmengine's result collection drops the samples a distributed
+        sampler pads with (the last ones of some ranks) by truncating the
+        rank-interleaved per-sample results to ``size``. So this rank hands
+        it one entry per processed sample: an empty dict for all but the
+        last two (mmengine drops ``None`` entries before truncating), then the statistics of all samples but the last, then those of
+        the last sample, which is dropped if it is padding.
 
         Args:
             size (int): Length of the entire evaluation data set.
@@ -148,28 +149,27 @@ class LogitsStatistics(BaseMetric):
         Returns:
             dict: The metrics, see :meth:`compute_metrics`.
         """
-        rank, world_size = get_dist_info()
-        stats = self._stats
-        if stats is not None and rank + (self._num_processed -
-                                         1) * world_size >= size:
-            stats = {k: v - self._last_sample[k] for k, v in stats.items()}
-        # One entry per rank (possibly None): mmengine gathers and orders
-        # them like per-sample results.
-        self.results = [stats]
+        self.results = []
+        if self._stats is not None:
+            last = self._last_sample
+            rest = {k: v - last[k] for k, v in self._stats.items()}
+            self.results = [{}] * (self._num_processed - 2) + [rest, last]
+            self.results = self.results[-self._num_processed:]
         self._reset_state()
         return super().evaluate(size)
 
-    def compute_metrics(self, results: List[Optional[dict]]) -> dict:
+    def compute_metrics(self, results: List[dict]) -> dict:
         """Sum the statistics of all ranks and average LM and RSD.
 
         Args:
-            results (list[dict | None]): The statistics of every rank.
+            results (list[dict]): The statistics of every rank (and empty
+                placeholders).
 
         Returns:
             dict[str, float]: ``lm``, ``rsd`` and ``lm_{group}``,
             ``rsd_{group}`` for the groups ``many``, ``medium``, ``few``.
         """
-        results = [r for r in results if r is not None]
+        results = [r for r in results if r]  # no empty placeholders
         if not results:
             raise ValueError('LogitsStatistics got no evaluation samples.')
         stats = {k: sum(r[k] for r in results) for k in results[0]}
