@@ -154,7 +154,7 @@ def test_bad_command_lines_are_refused(toy_stage1, tmp_path):
     with pytest.raises(ValueError, match=r"not in --methods \['lort'\]"):
         run_tool(config, checkpoint, '--methods', 'lort', '--grid',
                  'crt=0.1')
-    with pytest.raises(ValueError, match='also test samples'):
+    with pytest.raises(ValueError, match='held-out validation split'):
         run_tool(config, checkpoint, '--work-dir', tmp_path, '--cfg-options',
                  'val_dataloader.dataset.split=test')
 
