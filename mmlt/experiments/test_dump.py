@@ -5,9 +5,11 @@ subclasses, ``pred_logits``).
 
 The file is unpickled with an allowlist (tensors, NumPy arrays, containers
 and numbers: what a dump of MMPretrain data samples holds), so a file that
-would run code is refused rather than executed. Rows are copied into one
-preallocated array per field while the list is read, so the memory peak is
-about the arrays themselves, not twice them.
+would run code is refused rather than executed. After loading, rows are
+copied into one preallocated array per field and freed one by one. The load
+itself holds about three copies of the data (pickle's memo keeps every
+storage's serialized bytes until the list is complete; see
+docs/benchmarks.md).
 """
 import io
 import os.path as osp
