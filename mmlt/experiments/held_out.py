@@ -57,12 +57,17 @@ def _leaf_samples(cfg: dict) -> List[Hashable]:
     cfg = copy.deepcopy(cfg)
     indices = cfg.pop('indices', None)
     dataset = DATASETS.build(cfg)
-    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
-    kept = _positions(len(infos), indices)
-    if all('img_path' in info for info in infos):
-        return [osp.realpath(infos[i]['img_path']) for i in kept]
-    digest = hashlib.sha1(pickle.dumps(
-        infos, protocol=4)).hexdigest()  # the underlying data itself
+    dataset.full_init()
+    kept = _positions(len(dataset), indices)
+    if len(dataset) and 'img_path' in dataset.get_data_info(0):
+        return [
+            osp.realpath(dataset.get_data_info(int(i))['img_path'])
+            for i in kept
+        ]
+    # data held in memory: a digest of all of it names the source
+    data = (memoryview(dataset.data_bytes) if dataset.serialize_data else
+            pickle.dumps(dataset.data_list, protocol=4))
+    digest = hashlib.sha1(data).hexdigest()
     return [(digest, int(i)) for i in kept]
 
 
