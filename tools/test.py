@@ -24,9 +24,9 @@ import mmengine  # noqa: E402
 from mmengine.config import Config, ConfigDict  # noqa: E402
 from mmengine.device import get_device  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
-from mmengine.evaluator import DumpResults  # noqa: E402
 
 import mmlt  # noqa: E402,F401  (compat patches and registries)
+from mmlt.evaluation import SampleCopyDumpResults  # noqa: E402
 from mmlt.utils import (add_launcher_args, build_runner,  # noqa: E402
                         destroy_process_group_on_exit,
                         load_checkpoints_strictly, merge_cfg_options,
@@ -180,7 +180,7 @@ def main():
         load_checkpoints_strictly(runner, args.config)
         if args.out and args.out_item in ('pred', None):
             runner.test_evaluator.metrics.append(
-                DumpResults(out_file_path=args.out))
+                SampleCopyDumpResults(out_file_path=args.out))
         metrics = runner.test()
         if args.out and args.out_item == 'metrics' and is_main_process():
             mmengine.dump(metrics, args.out)

@@ -1,0 +1,71 @@
+import os
+import pickle
+
+import pytest
+import torch
+from mmengine.evaluator import DumpResults
+from mmpretrain.structures import DataSample
+
+from mmlt.evaluation import SampleCopyDumpResults
+
+
+def batch_predictions(batch_size: int, num_classes: int, start: int):
+    """Data samples as MMPretrain's heads make them (row views of the
+    batch's tensors), as dicts as the evaluator passes them on."""
+    generator = torch.Generator().manual_seed(start)
+    logits = torch.randn(batch_size, num_classes, generator=generator)
+    scores = logits.softmax(dim=1)
+    samples = []
+    for i in range(batch_size):
+        sample = DataSample().set_gt_label((start + i) % num_classes)
+        sample.set_pred_score(scores[i]).set_pred_label(scores[i].argmax())
+        sample.pred_logits = logits[i]
+        samples.append(sample.to_dict())
+    return samples, scores, logits
+
+
+def dump(metric_type, tmp_path, num_samples, batch_size, num_classes):
+    path = str(tmp_path / f'{metric_type.__name__}_{num_samples}.pkl')
+    metric = metric_type(out_file_path=path)
+    scores, logits = [], []
+    for start in range(0, num_samples, batch_size):
+        samples, batch_scores, batch_logits = batch_predictions(
+            batch_size, num_classes, start)
+        metric.process({}, samples)
+        scores.append(batch_scores)
+        logits.append(batch_logits)
+    metric.evaluate(num_samples)
+    return path, torch.cat(scores), torch.cat(logits)
+
+
+@pytest.mark.parametrize('num_samples', [200, 400])
+def test_dump_is_linear_in_samples_times_classes(tmp_path, num_samples):
+    batch_size, num_classes = 100, 10
+    path, scores, logits = dump(SampleCopyDumpResults, tmp_path, num_samples,
+                                batch_size, num_classes)
+    # two float32 rows of C values per sample plus pickle's per-sample
+    # overhead of a few hundred bytes; not the B x C batch storage per row
+    per_sample = os.path.getsize(path) / num_samples
+    assert per_sample < 2 * num_classes * 4 + 1500
+    view_path, _, _ = dump(DumpResults, tmp_path, num_samples, batch_size,
+                           num_classes)
+    assert os.path.getsize(view_path) / num_samples > 2 * batch_size * \
+        num_classes * 4  # mmengine's own: each row writes its batch
+
+    with open(path, 'rb') as f:
+        samples = pickle.load(f)
+    assert len(samples) == num_samples
+    torch.testing.assert_close(
+        torch.stack([s['pred_score'] for s in samples]), scores)
+    torch.testing.assert_close(
+        torch.stack([s['pred_logits'] for s in samples]), logits)
+    assert [int(s['gt_label']) for s in samples] == [
+        i % num_classes for i in range(num_samples)
+    ]
+    assert all(s['pred_score'].untyped_storage().nbytes() == num_classes * 4
+               for s in samples)
+
+
+def test_refuses_a_path_that_is_not_a_pickle(tmp_path):
+    with pytest.raises(ValueError, match='pkl'):
+        SampleCopyDumpResults(out_file_path=str(tmp_path / 'out.json'))
