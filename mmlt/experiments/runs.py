@@ -13,7 +13,8 @@ from mmengine.runner import Runner
 from torch.utils.data import DataLoader, Subset
 
 from mmlt.evaluation.rebalancing import collect_logits
-from mmlt.utils import apply_checkpoint_trust, build_runner
+from mmlt.utils import (apply_checkpoint_trust, build_runner,
+                        load_checkpoints_strictly)
 from .split_record import SplitRecord
 
 
@@ -100,6 +101,7 @@ def load_runner(cfg: Config, checkpoint: str, experiment_name: str) -> Runner:
     cfg.load_from = checkpoint
     apply_checkpoint_trust(cfg)
     runner = build_runner(cfg)
+    load_checkpoints_strictly(runner, cfg.filename)
     runner.load_or_resume()
     return runner
 

@@ -37,7 +37,7 @@ from mmengine.dist import barrier, get_dist_info, is_main_process
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
-from mmlt.utils import build_runner
+from mmlt.utils import build_runner, load_checkpoints_strictly
 
 SPLITS = ('train', 'val', 'test')
 FEATURE_DTYPES = ('float32', 'float16')
@@ -221,6 +221,7 @@ def build_feature_cache(cfg: Config,
     cfg = copy.deepcopy(cfg)
     cfg.load_from = None
     runner = build_runner(cfg)
+    load_checkpoints_strictly(runner, config_path or cfg.filename)
     runner.load_checkpoint(checkpoint, map_location='cpu')
     model = runner.model.module if is_model_wrapper(
         runner.model) else runner.model

@@ -416,6 +416,30 @@ def test_test_tool_loads_the_checkpoint_strictly(tmp_path, two_epoch_run,
     run_test(str(source))  # the matching checkpoint still loads
 
 
+def test_experiment_layer_loads_checkpoints_strictly(tmp_path, two_epoch_run,
+                                                     data_root):
+    """The demo / benchmark / analysis-tool path refuses a checkpoint of
+    another model, as tools/test.py does (issue 9 item 2, same pattern)."""
+    from mmlt.experiments.runs import load_runner
+    source = two_epoch_run[0] / 'epoch_2.pth'
+
+    def more_classes(state_dict):  # a 4-class head on the 3-class model
+        state_dict['head.fc.weight'] = torch.zeros(4, 120)
+        state_dict['head.fc.bias'] = torch.zeros(4)
+
+    cfg = Config.fromfile(CONFIG)
+    cfg.work_dir = str(tmp_path / 'work')
+    cfg.test_dataloader.dataset.data_root = str(data_root)
+    checkpoint = mismatched_checkpoint(source, tmp_path / 'more_classes.pth',
+                                       more_classes)
+    with pytest.raises(
+            ValueError,
+            match=r'(?s)more_classes.pth does not fit the model of .*'
+            r'size mismatch for head.fc.weight'):
+        load_runner(cfg, checkpoint, 'strict')
+    assert load_runner(cfg, str(source), 'loads') is not None
+
+
 def test_show_dir_saves_every_test_image(tmp_path, two_epoch_run, data_root,
                                          monkeypatch):
     # MMPretrain's --show-dir visualises every --interval-th sample

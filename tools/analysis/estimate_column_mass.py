@@ -33,7 +33,8 @@ from mmlt.evaluation.rebalancers import (  # noqa: E402
     PredictionRebalancing, column_mass)
 from mmlt.utils import (add_launcher_args, build_runner,  # noqa: E402
                         destroy_process_group_on_exit, load_checkpoint_config,
-                        parse_launcher_args, prepare_launch)
+                        load_checkpoints_strictly, parse_launcher_args,
+                        prepare_launch)
 
 
 def parse_args():
@@ -64,6 +65,7 @@ def main():
     prepare_launch(cfg, args.launcher)
     with destroy_process_group_on_exit():
         runner = build_runner(cfg)
+        load_checkpoints_strictly(runner, args.config)
         runner.load_or_resume()
         head, prefix = find_head(
             runner.model, RebalancedLinearClsHead,

@@ -47,7 +47,8 @@ from mmlt.experiments import (DEFAULT_TAUS, METRIC_KEYS,  # noqa: E402
 from mmlt.registry import REBALANCERS  # noqa: E402
 from mmlt.utils import (add_launcher_args, build_runner,  # noqa: E402
                         destroy_process_group_on_exit, load_checkpoint_config,
-                        parse_launcher_args, prepare_launch)
+                        load_checkpoints_strictly, parse_launcher_args,
+                        prepare_launch)
 
 
 def parse_args(argv=None):
@@ -127,6 +128,7 @@ def main(argv=None):
     prepare_launch(cfg, args.launcher)
     with destroy_process_group_on_exit():
         runner = build_runner(cfg)
+        load_checkpoints_strictly(runner, args.config)
         runner.load_or_resume()
         loader = build_split_loader(cfg, 'val', seed=runner.seed)
         record = collect_split(runner.model, loader, 'val')
