@@ -503,7 +503,7 @@ def format_table(rows: List[dict]) -> str:
     return markdown_table(
         list(TABLE_COLUMNS) + ['Chosen on val (per seed)'],
         [[row['method']] + [
-            format_figure(row['mean'][key], key, 1, row['std'][key])
+            format_figure(row['mean'][key], 1, row['std'][key])
             for key in METRIC_KEYS
         ] + [
             '; '.join(f'{key} ' + ', '.join(seed[key]

@@ -13,7 +13,7 @@ FIGURE_COLUMNS = ('Overall', 'Mean/class', 'Many', 'Medium', 'Few', 'ECE')
 TABLE_COLUMNS = ('Method', ) + FIGURE_COLUMNS
 
 
-def format_figure(value: float, key: str, digits: int = 2,
+def format_figure(value: float, digits: int = 2,
                   std: Optional[float] = None) -> str:
     """One cell: a figure (percent, ECE too) with ``digits`` decimals;
     ``n/a`` for nan (an empty shot group); ``mean ± std`` when ``std`` is
@@ -47,7 +47,7 @@ def figures_table(rows: Sequence[Dict], digits: int = 2) -> str:
     """The Markdown table of :data:`TABLE_COLUMNS` for rows with
     ``method`` and the figures of :data:`METRIC_KEYS`."""
     return markdown_table(TABLE_COLUMNS, [[row['method']] + [
-        format_figure(row[key], key, digits) for key in METRIC_KEYS
+        format_figure(row[key], digits) for key in METRIC_KEYS
     ] for row in rows])
 
 

@@ -92,7 +92,7 @@ def study_table(rows: Sequence[Dict]) -> str:
     """The rows of :func:`table_rows` as a Markdown table."""
     return markdown_table(TABLE_COLUMNS, [
         [row['method'], row['chosen']] +
-        [format_figure(row[k], k) for k in TABLE_FIGURES] for row in rows
+        [format_figure(row[k]) for k in TABLE_FIGURES] for row in rows
     ], [False, False] + [True] * len(TABLE_FIGURES)) + '\n'
 
 
@@ -223,7 +223,7 @@ def summarize_studies(results: Sequence[Dict]) -> str:
                     [np.nan if r[key] is None else r[key] for r in same])
                 cells.append(
                     format_figure(
-                        float(values.mean()), key,
+                        float(values.mean()),
                         std=float(values.std(ddof=1))
                         if len(same) > 1 else None))
             table.append(cells)

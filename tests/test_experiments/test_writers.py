@@ -22,8 +22,8 @@ def test_figures_table():
 
 
 def test_cells_and_tables():
-    assert format_figure(64.123, 'top1', 1, std=1.06) == '64.1 ± 1.1'
-    assert format_figure(12.345, 'ece', 1, std=math.nan) == '12.3'
+    assert format_figure(64.123, 1, std=1.06) == '64.1 ± 1.1'
+    assert format_figure(12.345, 1, std=math.nan) == '12.3'
     assert markdown_table(['tau', 'acc'], [['0', '1.0']], [True, True]) == (
         '| tau | acc |\n|---:|---:|\n| 0 | 1.0 |')
     with pytest.raises(ValueError, match='A row has 1 cells for 2 columns'):
