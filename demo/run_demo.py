@@ -15,7 +15,10 @@
 4. evaluate every model on the balanced 10,000-image test set and print a
    Markdown table (overall, mean-per-class, many / medium / few-shot
    accuracy, ECE), then write ``results.json`` and a plot of per-class
-   accuracy against training images per class to ``--out-dir``.
+   accuracy against training images per class to ``--out-dir``;
+5. write the long-tail report of the table's rows to ``--out-dir/report``
+   (:func:`mmlt.report.report_from_runs`: the rows' test dumps, the CE and
+   GALA training curves, the tau sweeps) and print its path.
 
 The steps are those of :mod:`mmlt.experiments` (train the candidates,
 choose on the validation split, then test); this script only names the
@@ -41,6 +44,7 @@ from mmlt.experiments import (DEFAULT_TAUS, TABLE_COLUMNS, build_split_loader,
                               figures_table, load_config, load_runner,
                               max_epochs_options, plot_per_class_accuracy,
                               train, train_candidates, write_json)
+from mmlt.report import ReportRow, report_from_runs
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'demo')
@@ -104,7 +108,7 @@ def train_choose_test(cfg: Config, work_dir: str, name: str,
 
     candidates = train_candidates(
         None if sweep is None else sweep[1], make_config,
-        lambda c, value: train(c, f'{run_name(value)}-train'))
+        lambda c, value: train(c, f'{run_name(value)}-train', progress=True))
     result = choose_then_test(
         candidates, lambda c: record(c, 'val'), lambda c: record(c, 'test'),
         {} if taus is None else dict(PredictionRebalancing=taus),
@@ -267,6 +271,20 @@ def run(args: argparse.Namespace) -> Dict:
     os.makedirs(args.out_dir, exist_ok=True)
     png = osp.join(args.out_dir, 'per_class_accuracy.png')
     plot_per_class_accuracy(rows, counts, classes, png)
+    report_html = report_from_runs(
+        osp.join(args.out_dir, 'report'),
+        [
+            ReportRow(row['method'], runs[name]['test_record'],
+                      None if kind == 'plain' else kind,
+                      labels[name].get('tau', 0.0))
+            for row, (_, name, kind) in zip(rows, DEMO_ROWS)
+        ],
+        work_dirs=[osp.join(work_root, name) for name in ('ce', 'gala')],
+        tau_choices={
+            f'{name} tau': choice
+            for name in ('ce', 'gala') for choice in runs[name]['choices']
+            if choice['parameter'] == 'tau'
+        })
     results_json = osp.join(args.out_dir, 'results.json')
     wall = time.time() - start
 
@@ -281,6 +299,7 @@ def run(args: argparse.Namespace) -> Dict:
           f'few < {LOW_SHOT_THR} training images.\n')
     print(table)
     print(f'\nWrote {png} and {results_json} ({wall:.0f} s in all).')
+    print(f'Long-tail report: {report_html}')
 
     results = dict(
         dataset='Fashion-MNIST-LT',
@@ -290,6 +309,7 @@ def run(args: argparse.Namespace) -> Dict:
         columns=list(TABLE_COLUMNS),
         rows=rows,
         table_markdown=table,
+        report=report_html,
         runs={
             spec['name']: dict(
                 config=osp.relpath(spec['config'], REPO_ROOT),

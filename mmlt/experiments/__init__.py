@@ -1,13 +1,14 @@
 """The experiment layer under the demo, the benchmarks and the analysis
 tools: split records, the held-out and choose-on-validation rules, the
 train -> choose on val -> test protocol, and the writers."""
-from .figures import METRIC_KEYS, split_figures, tau_table
+from .figures import (METRIC_KEYS, split_figures, split_probabilities,
+                      tau_table)
 from .held_out import check_held_out, resolve_samples
 from .machine import machine_info
 from .protocol import Candidate, choose_then_test, train_candidates
 from .runs import (build_split_loader, collect_split, find_head,
                    load_config, load_runner, loader_metainfo,
-                   max_epochs_options, train)
+                   max_epochs_options, show_training_progress, train)
 from .selection import (DEFAULT_TAUS, SELECTION_METRIC, SELECTION_RULE,
                         check_tau_grid, choose_on_val, sorted_grid)
 from .split_record import SplitRecord
@@ -20,9 +21,11 @@ __all__ = [
     'SplitRecord', 'read_test_dump', 'write_test_dump', 'resolve_samples',
     'check_held_out', 'DEFAULT_TAUS',
     'SELECTION_METRIC', 'SELECTION_RULE', 'sorted_grid', 'check_tau_grid',
-    'choose_on_val', 'METRIC_KEYS', 'split_figures', 'tau_table',
+    'choose_on_val', 'METRIC_KEYS', 'split_probabilities', 'split_figures',
+    'tau_table',
     'Candidate', 'train_candidates', 'choose_then_test', 'load_config',
-    'max_epochs_options', 'train', 'load_runner', 'build_split_loader',
+    'max_epochs_options', 'show_training_progress', 'train', 'load_runner',
+    'build_split_loader',
     'collect_split', 'loader_metainfo', 'find_head', 'machine_info',
     'TABLE_COLUMNS', 'format_figure', 'markdown_table', 'figures_table',
     'to_json', 'write_json', 'plot_per_class_accuracy', 'plot_grouped_bars'

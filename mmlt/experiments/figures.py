@@ -20,6 +20,23 @@ from .split_record import SplitRecord
 METRIC_KEYS = ('top1', 'mean_class_acc', 'many', 'medium', 'few', 'ece')
 
 
+def split_probabilities(record: SplitRecord,
+                        method: Optional[str] = None,
+                        tau: float = 0.0,
+                        weight: Optional[torch.Tensor] = None,
+                        bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """The (N, C) float64 probabilities of one split, plain or re-balanced
+    (arguments as :func:`split_figures`, which scores them)."""
+    logits = record.logits.to(torch.float64)
+    if method is None:
+        return torch.softmax(logits, dim=1)
+    return build_rebalancer(dict(type=method, tau=tau))(
+        logits,
+        train_class_counts=record.train_class_counts,
+        weight=weight,
+        bias=bias)
+
+
 def split_figures(record: SplitRecord,
                   method: Optional[str] = None,
                   tau: float = 0.0,
@@ -48,14 +65,7 @@ def split_figures(record: SplitRecord,
         and ``ece`` (all percent) and ``class_acc`` (list of C
         percentages).
     """
-    logits = record.logits.to(torch.float64)
-    probs = torch.softmax(logits, dim=1)
-    if method is not None:
-        probs = build_rebalancer(dict(type=method, tau=tau))(
-            logits,
-            train_class_counts=record.train_class_counts,
-            weight=weight,
-            bias=bias)
+    probs = split_probabilities(record, method, tau, weight, bias)
     confidences, predicted = probs.max(dim=1)
     labels = record.labels.numpy()
     figures = LongTailAccuracy.calculate(

@@ -94,8 +94,9 @@ def choose_then_test(candidates: Sequence[Candidate],
         (per choice: ``parameter``, ``method``, ``grid``, ``rule``,
         ``chosen`` and the ``validation`` table), ``validation`` (plain
         validation figures per candidate, or None), ``test`` (test figures
-        ``'plain'`` and per method, with ``class_acc``), ``num_val`` and the
-        test split's ``num_test``, ``train_class_counts`` and ``classes``.
+        ``'plain'`` and per method, with ``class_acc``), ``test_record``
+        (the chosen candidate's test :class:`SplitRecord`), ``num_val`` and
+        the test split's ``num_test``, ``train_class_counts`` and ``classes``.
     """
     if not candidates:
         raise ValueError('choose_then_test got no candidates.')
@@ -148,6 +149,7 @@ def choose_then_test(candidates: Sequence[Candidate],
         choices=choices,
         validation=validation,
         test=figures,
+        test_record=test,
         num_val=len(records[id(chosen)]) if records else None,
         num_test=len(test),
         train_class_counts=list(test.train_class_counts),

@@ -2,12 +2,14 @@
 :func:`mmlt.utils.build_runner` (so ``runner_type`` and
 ``trust_checkpoints`` of a config are honoured)."""
 import copy
+import logging
 import os.path as osp
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
 from mmengine.config import Config
+from mmengine.dist import get_rank
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 from torch.utils.data import DataLoader, Subset
@@ -79,14 +81,51 @@ def max_epochs_options(cfg: Config, max_epochs: int) -> Dict:
     return options
 
 
-def train(cfg: Config, experiment_name: str) -> str:
+class _TrainingProgress(logging.Filter):
+    """Passes warnings and errors, and the lines of mmengine's
+    ``LoggerHook`` (epoch / iteration, loss, ETA)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return (record.levelno >= logging.WARNING
+                or record.module == 'logger_hook')
+
+
+def show_training_progress(logger: logging.Logger) -> None:
+    """Print the ``LoggerHook`` lines of ``logger`` (a runner's) on the
+    console of rank 0 whatever its ``log_level``; other INFO messages stay
+    off the console."""
+    if get_rank() != 0:
+        return
+    for handler in logger.handlers:
+        if (isinstance(handler, logging.StreamHandler)
+                and not isinstance(handler, logging.FileHandler)
+                and handler.level > logging.INFO):
+            handler.setLevel(logging.INFO)
+            handler.addFilter(_TrainingProgress())
+
+
+def train(cfg: Config, experiment_name: str, progress: bool = False) -> str:
     """Train ``cfg`` without validation (the validation split is for the
-    choices made after training); return the last checkpoint's path."""
+    choices made after training); return the last checkpoint's path.
+
+    Args:
+        cfg (Config): The config.
+        experiment_name (str): The runner's experiment (and logger) name.
+        progress (bool): Print the training progress of mmengine's
+            ``LoggerHook`` even when ``cfg.log_level`` hides INFO messages
+            (see :func:`show_training_progress`). Defaults to False.
+
+    Returns:
+        str: The last checkpoint.
+    """
     cfg = copy.deepcopy(cfg)
     cfg.experiment_name = experiment_name
     cfg.val_dataloader = cfg.val_evaluator = cfg.val_cfg = None
     apply_checkpoint_trust(cfg)
-    build_runner(cfg).train()
+    runner = build_runner(cfg)
+    if progress:
+        show_training_progress(runner.logger)
+    runner.train()
     checkpoint = osp.join(cfg.work_dir,
                           f'epoch_{cfg.train_cfg.max_epochs}.pth')
     if not osp.isfile(checkpoint):

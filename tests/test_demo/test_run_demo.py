@@ -1,7 +1,9 @@
 """End-to-end test of the demo on tiny synthetic IDX files: its choices and
 test figures against a forward pass and figures computed here (numpy), not
 against its own tables."""
+import contextlib
 import importlib.util
+import io
 import json
 import os.path as osp
 
@@ -44,17 +46,20 @@ def demo_run(tmp_path_factory):
     out_dir = tmp / 'out'
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    console = io.StringIO()  # mmengine's handlers bind sys.stdout
     try:
-        results = run_demo.main([
-            '--src', str(src), '--data-root',
+        with contextlib.redirect_stdout(console):
+            results = run_demo.main([
+                '--src', str(src), '--data-root',
             str(tmp / 'fashion-mnist'), '--out-dir',
             str(out_dir), '--epochs', '3', '--stage2-epochs', '1', '--taus',
             '1', '0', '0.5', '--eps', *map(str, EPS), '--cfg-options',
             *TINY_OPTIONS
-        ])
+            ])
     finally:
         torch.set_num_threads(threads)
-    return results, out_dir, data, src, tmp / 'fashion-mnist'
+    return (results, out_dir, data, src, tmp / 'fashion-mnist',
+            console.getvalue())
 
 
 # --------------------------------------------------------------------- tests
@@ -81,6 +86,42 @@ def test_outputs_and_table(demo_run):
                         f'{row["ece"]:.2f} |')
     assert results['train_class_counts'] == COUNTS
     assert results['rows'][0]['many'] > 50  # the head class is learned
+
+
+def test_training_progress_is_printed(demo_run):
+    console = demo_run[5]
+    # mmengine's LoggerHook lines: epoch / iteration, ETA, loss
+    progress = [line for line in console.splitlines() if 'Epoch(train)' in line]
+    assert progress and all('eta:' in line and 'loss:' in line
+                            for line in progress)
+    assert any('Epoch(train) [3]' in line for line in progress)
+    # the runners' other INFO messages (environment, config) stay in the logs
+    assert 'System environment' not in console
+
+
+def test_report_of_the_runs(demo_run):
+    results, out_dir = demo_run[:2]
+    report_dir = out_dir / 'report'
+    assert results['report'] == str(report_dir / 'report.html')
+    assert f'Long-tail report: {results["report"]}' in demo_run[5]
+    with open(report_dir / 'report.json') as f:
+        report = json.load(f)
+    assert [r['name'] for r in report['results']] == [
+        row['method'] for row in results['rows']
+    ]
+    # the report's numbers are those of the demo's table, which the tests
+    # above check against figures computed here
+    for result, row in zip(report['results'], results['rows']):
+        for key in ('top1', 'mean_class_acc', 'many', 'medium', 'few', 'ece'):
+            assert result['metrics'][key] == pytest.approx(row[key], abs=1e-3)
+        assert result['class_accuracy'] == pytest.approx(row['class_acc'])
+    assert report['train_class_counts'] == COUNTS
+    assert [s['best_tau'] for s in report['tau_sweeps']] == [
+        results['runs'][name]['chosen']['tau'] for name in ('ce', 'gala')
+    ]
+    assert [t['name'] for t in report['training']] == ['ce', 'gala']
+    assert 'lm' in report['results'][0]['metrics']  # plain dumps: logits
+    assert 'lm' not in report['results'][1]['metrics']
 
 
 @pytest.mark.parametrize('name, rows', [('ce', (0, 1)), ('gala', (2, 3))])
@@ -135,7 +176,7 @@ def test_eps_chosen_on_validation_and_stage2_reuses_the_ce_features(
 
 
 def test_a_config_validating_on_test_images_is_refused(demo_run, tmp_path):
-    src, data_root = demo_run[3:]
+    src, data_root = demo_run[3:5]
     with pytest.raises(ValueError, match='^configs/demo/ce_smallconvnet_'
                        'fashion-mnist-lt.py: 200 of the 200 validation'):
         run_demo.main([
