@@ -82,12 +82,15 @@ def max_epochs_options(cfg: Config, max_epochs: int) -> Dict:
 
 
 class _TrainingProgress(logging.Filter):
-    """Passes warnings and errors, and the lines of mmengine's
-    ``LoggerHook`` (epoch / iteration, loss, ETA)."""
+    """Passes warnings and errors, and the progress lines of mmengine's
+    ``LoggerHook`` (epoch / iteration, loss, ETA; not its ``Exp name``
+    line at the end of each epoch)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return (record.levelno >= logging.WARNING
-                or record.module == 'logger_hook')
+        if record.levelno >= logging.WARNING:
+            return True
+        return (record.module == 'logger_hook'
+                and not record.getMessage().startswith('Exp name'))
 
 
 def show_training_progress(logger: logging.Logger) -> None:

@@ -97,6 +97,7 @@ def test_training_progress_is_printed(demo_run):
     assert any('Epoch(train) [3]' in line for line in progress)
     # the runners' other INFO messages (environment, config) stay in the logs
     assert 'System environment' not in console
+    assert 'Exp name' not in console
 
 
 def test_report_of_the_runs(demo_run):
