@@ -517,8 +517,14 @@ test_dataloader = dict(dataset=dict(pipeline=[
             f'experiment_name=tta_logits_{name}'
         ])
         test_tool.main()
-        return torch.stack(
-            [sample['pred_logits'] for sample in mmengine.load(out)])
+        samples = mmengine.load(out)
+        # each sample's rows own their memory (SampleCopyDumpResults), not
+        # the storage of their whole test batch
+        row_bytes = 4 * len(TRAIN_CLASS_SIZES)
+        assert all(
+            sample[key].untyped_storage().nbytes() == row_bytes
+            for sample in samples for key in ('pred_score', 'pred_logits'))
+        return torch.stack([sample['pred_logits'] for sample in samples])
 
     tta = run_test(str(logits_config), 'tta', '--tta')
     plain = run_test(str(logits_config), 'plain')
