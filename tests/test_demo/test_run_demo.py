@@ -91,7 +91,9 @@ def test_outputs_and_table(demo_run):
 def test_training_progress_is_printed(demo_run):
     console = demo_run[5]
     # mmengine's LoggerHook lines: epoch / iteration, ETA, loss
-    progress = [line for line in console.splitlines() if 'Epoch(train)' in line]
+    progress = [
+        line for line in console.splitlines() if 'Epoch(train)' in line
+    ]
     assert progress and all('eta:' in line and 'loss:' in line
                             for line in progress)
     assert any('Epoch(train) [3]' in line for line in progress)
