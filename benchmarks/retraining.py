@@ -120,7 +120,7 @@ def imagenet_shape(iters, repeats):
     return result
 
 
-def main():
+def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', help='stage-1 config')
     parser.add_argument('checkpoint', help='stage-1 checkpoint')
@@ -132,7 +132,7 @@ def main():
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument(
         '--out', default='benchmarks/results/retraining.json')
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     report = dict(machine=machine_info(args.threads, ['cpu']))
     with tempfile.TemporaryDirectory() as tmp:
@@ -215,6 +215,7 @@ def main():
     with open(args.out, 'w') as f:
         json.dump(report, f, indent=1)
     print(f'Written to {args.out}', file=sys.stderr)
+    return report
 
 
 if __name__ == '__main__':
