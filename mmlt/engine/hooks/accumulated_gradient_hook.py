@@ -28,7 +28,12 @@ class AccumulatedGradientHook(Hook):
     optimizer wrapper accumulates gradients over several iterations. The
     losses are found by walking the modules of ``runner.model``, so any model
     wrapper (DDP, FSDP, ...) works. The hook switches the losses to
-    ``sync_by_hook`` mode in :meth:`before_train`.
+    ``sync_by_hook`` mode for one iteration at a time, from
+    :meth:`before_train_iter` to :meth:`after_train_iter`, so that a
+    training run that raises leaves them in stand-alone mode: at once when
+    the error is the hook's own (non-finite statistics), else at the next
+    ``train()`` of the model, which every mmengine train loop calls (see
+    :meth:`GALALoss.train`).
 
     Every ``interval`` iterations it puts the positive/negative gradient ratio
     :math:`r_j = \theta_j / \psi_j` (accumulated positive gradient over the
@@ -138,8 +143,6 @@ class AccumulatedGradientHook(Hook):
                 '`dict(type="AccumulatedGradientHook", '
                 'resume_without_statistics=True)` to start the statistics '
                 'from zero.')
-        for loss in self.losses:
-            loss.sync_by_hook = True
         counts = self._train_class_counts(runner, self.losses[0].num_classes)
         for loss in self.losses:
             if counts.size != loss.num_classes:
@@ -153,9 +156,11 @@ class AccumulatedGradientHook(Hook):
                           runner,
                           batch_idx: int,
                           data_batch: DATA_BATCH = None) -> None:
-        """Check the batch's labels on the host; note the AMP loss scale."""
+        """Check the batch's labels on the host, note the AMP loss scale and
+        switch the losses to hook-synchronised commits for this iteration."""
         for loss in self.losses:
             check_batch_labels(data_batch, loss.num_classes, 'GALALoss')
+            loss.sync_by_hook = True
         self._scale_before = self._loss_scale(runner)
 
     def after_train_iter(self,
@@ -164,8 +169,8 @@ class AccumulatedGradientHook(Hook):
                          data_batch: DATA_BATCH = None,
                          outputs: Optional[dict] = None) -> None:
         """Sum the pending increments over ranks and commit them (nothing if
-        the loss scaler skipped the step); at the interval check them and
-        log."""
+        the loss scaler skipped the step), return the losses to stand-alone
+        commits; at the interval check them and log."""
         skip = None
         scale = self._loss_scale(runner)
         if isinstance(scale, torch.Tensor) and self._scale_before is not None:
@@ -175,6 +180,7 @@ class AccumulatedGradientHook(Hook):
             increments = loss.pop_pending()
             all_reduce(increments, op='sum')
             loss.commit(increments, iteration=runner.iter + 1, skip=skip)
+            loss.sync_by_hook = False
         if self.every_n_train_iters(runner, self.interval):
             self._check_finite()
             for i, loss in enumerate(self.losses):
@@ -192,10 +198,7 @@ class AccumulatedGradientHook(Hook):
         self._check_finite()
 
     def after_train(self, runner) -> None:
-        """Return the losses to stand-alone (per-forward) commits; raise if
-        a commit met non-finite increments."""
-        for loss in self.losses:
-            loss.sync_by_hook = False
+        """Raise if a commit met non-finite increments."""
         self._check_finite()
 
     def _check_finite(self) -> None:

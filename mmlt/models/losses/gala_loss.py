@@ -66,7 +66,8 @@ class GALALoss(nn.Module):
     increments; they enter ``theta``/``phi`` on :meth:`commit`:
 
     - with :class:`AccumulatedGradientHook` (``sync_by_hook=True``, set by the
-      hook), the hook sums the pending increments over all ranks after every
+      hook for each training iteration; :meth:`train` resets it), the hook
+      sums the pending increments over all ranks after every
       training iteration and commits them, so all ranks apply identical
       statistics. With gradient accumulation (``accumulative_counts``) the
       commit still happens every iteration, so every forward sees the
@@ -353,8 +354,13 @@ class GALALoss(nn.Module):
                 'a checkpoint saved before that iteration.')
 
     def train(self, mode: bool = True) -> 'GALALoss':
-        """Switch the mode; first raise if non-finite increments were met
+        """Switch the mode and return to stand-alone commits, dropping the
+        pending increments of an iteration that never finished (a training
+        run that raised between the hook's ``before_train_iter`` and
+        ``after_train_iter``); then raise if non-finite increments were met
         (:meth:`check_finite`)."""
+        self.sync_by_hook = False
+        self._pending.clear()
         self.check_finite()
         return super().train(mode)
 

@@ -6,6 +6,7 @@ import torch
 import torch.distributed as torch_dist
 import torch.multiprocessing as mp
 import torch.nn as nn
+from mmengine.hooks import Hook
 from mmengine.logging import MessageHub
 from mmpretrain.registry import DATASETS
 from mmpretrain.structures import DataSample
@@ -44,10 +45,12 @@ def test_commit_happens_in_after_train_iter():
     hook = AccumulatedGradientHook(interval=2)
     runner = make_runner(Wrapper(loss), 'gala_hook_commit')
     hook.before_train(runner)
-    assert loss.sync_by_hook
+    assert not loss.sync_by_hook  # claimed one iteration at a time
 
     for it in range(3):
         runner.iter = it
+        hook.before_train_iter(runner, it)
+        assert loss.sync_by_hook
         logits = torch.randn(8, 6)
         labels = torch.randint(0, 6, (8, ))
         # two forwards in one iteration (e.g. two losses calls) both use the
@@ -61,6 +64,7 @@ def test_commit_happens_in_after_train_iter():
             torch.stack([first, second]),
             torch.stack([expected[:4].mean(), expected[4:].mean()]))
         hook.after_train_iter(runner, it)
+        assert not loss.sync_by_hook
         torch.testing.assert_close(loss.theta, reference.theta)
         torch.testing.assert_close(loss.phi, reference.phi)
         torch.testing.assert_close(loss.negative_received,
@@ -129,6 +133,7 @@ def _worker(rank, world_size, port, out_dir):
         for it, (logits, labels) in enumerate(batches):
             runner.iter = it
             half = slice(rank * 4, rank * 4 + 4)  # each rank: half a batch
+            hook.before_train_iter(runner, it)
             loss(logits[half], labels[half])
             hook.after_train_iter(runner, it)
         torch.save(
@@ -203,6 +208,44 @@ def test_run_with_non_finite_logits_fails_naming_the_iteration(tmp_path):
     # one commit of 4 samples: each adds its off-target mass (0, 1)
     assert 0 < loss.theta.sum() < 4
     assert not list(tmp_path.glob('**/*.pth'))
+    # the failed run leaves the loss in stand-alone mode
+    assert not loss.sync_by_hook
+
+
+class RaiseAfterTheLoss(Hook):
+    """Raises in the first ``after_train_iter``, before
+    AccumulatedGradientHook collects the iteration's increments."""
+
+    priority = 'HIGHEST'
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        raise RuntimeError('failed inside the iteration')
+
+
+def test_run_that_raises_inside_an_iteration_leaves_no_hook_mode(tmp_path):
+    """An error between the loss's forward and the hook's commit leaves the
+    claim and the iteration's pending increments; the model's next
+    ``train()`` (every train loop calls it) drops both, and the loss commits
+    stand-alone again."""
+    runner = build_runner(
+        tmp_path,
+        GALA_LOSS,
+        [dict(type='AccumulatedGradientHook'),
+         RaiseAfterTheLoss()],
+        name='gala_raise_in_iter')
+    with pytest.raises(RuntimeError, match='failed inside the iteration'):
+        runner.train()
+    loss = runner.model.head.loss_module
+    assert loss.sync_by_hook and loss.theta.sum() == 0
+    runner.model.train()
+    assert not loss.sync_by_hook
+    assert loss.pop_pending().abs().sum() == 0
+    logits = torch.randn(4, 3)
+    loss(logits, torch.tensor([0, 1, 2, 0]))  # commits at once
+    reference = GALALoss(3).train()
+    reference(logits, torch.tensor([0, 1, 2, 0]))
+    torch.testing.assert_close(loss.theta, reference.theta)
 
 
 def test_non_finite_error_at_interval_before_val_and_checkpoint():
@@ -213,6 +256,7 @@ def test_non_finite_error_at_interval_before_val_and_checkpoint():
     logits = torch.randn(4, 6)
     logits[0, 0] = float('inf')
     runner.iter = 0
+    hook.before_train_iter(runner, 0)
     loss(logits, torch.tensor([0, 1, 2, 3]))
     hook.after_train_iter(runner, 0)  # no check before the interval
     assert loss.theta.sum() == 0
