@@ -192,6 +192,70 @@ def write_plots(results: Sequence[Dict], train_class_counts: np.ndarray,
 
 
 
+def rank_correlation(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rank correlation: the Pearson correlation of the ranks,
+    tied values sharing their mean rank,
+    ``rho = sum_i (r_i - mean r)(s_i - mean s) /
+    sqrt(sum_i (r_i - mean r)^2 sum_i (s_i - mean s)^2)``.
+
+    Args:
+        x (Sequence[float]): One value per item (e.g. per method).
+        y (Sequence[float]): The other value per item, same length, >= 3.
+
+    Returns:
+        float: rho in [-1, 1].
+    """
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if x.ndim != 1 or x.shape != y.shape or len(x) < 3:
+        raise ValueError('rank_correlation expects two 1-D sequences of the '
+                         f'same length >= 3, got shapes {x.shape} and '
+                         f'{y.shape}.')
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ValueError(f'rank_correlation got a non-finite value: {x}, {y}.')
+
+    def ranks(values: np.ndarray) -> np.ndarray:
+        rank = np.empty(len(values))
+        rank[np.argsort(values, kind='stable')] = np.arange(1, len(values) + 1)
+        _, tie, size = np.unique(
+            values, return_inverse=True, return_counts=True)
+        return (np.bincount(tie, weights=rank) / size)[tie]
+
+    rx, ry = ranks(x), ranks(y)
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    norm = np.sqrt((rx**2).sum() * (ry**2).sum())
+    if norm == 0:
+        raise ValueError('rank_correlation is undefined for a constant '
+                         f'sequence: {x}, {y}.')
+    return float((rx * ry).sum() / norm)
+
+
+def correlation_text(runs: Sequence[Dict]) -> str:
+    """The paper's analysis over the methods of each run (the rows without
+    GALA on top): Spearman's rho of test mean per-class accuracy with mean
+    LM and with mean RSD, mean ± sample std over the runs and per run."""
+    methods = [
+        [r for r in run['rows'] if not r['method'].endswith(' + GALA')]
+        for run in runs
+    ]
+    if len(methods[0]) < 3:
+        return ('- Rank correlation of accuracy with LM / RSD: not computed, '
+                f'it needs at least 3 methods and these runs have '
+                f'{len(methods[0])}.\n')
+    lines = []
+    for key, name in (('lm', 'LM'), ('rsd', 'RSD')):
+        rhos = [
+            rank_correlation([r['mean_class_acc'] for r in rows],
+                             [r[key] for r in rows]) for rows in methods
+        ]
+        spread = f' ± {np.std(rhos, ddof=1):.2f}' if len(rhos) > 1 else ''
+        lines.append(
+            f'- Rank correlation (Spearman) across the {len(methods[0])} '
+            f'methods of test mean per-class accuracy with mean {name}: '
+            f'{np.mean(rhos):+.2f}{spread} (per run: ' +
+            ', '.join(f'{rho:+.2f}' for rho in rhos) + ').')
+    return '\n'.join(lines) + '\n'
+
+
 def summarize_studies(results: Sequence[Dict]) -> str:
     """Markdown of several studies (``results.json`` contents), one table
     per stage-1 config and training profile: mean ± sample std (ddof 1)
@@ -201,7 +265,8 @@ def summarize_studies(results: Sequence[Dict]) -> str:
         results (Sequence[dict]): The loaded ``results.json`` files.
 
     Returns:
-        str: One section per group, titled by config and imbalance factor.
+        str: One section per group, titled by config and imbalance factor,
+        its table followed by :func:`correlation_text`.
     """
     groups: Dict[tuple, List[Dict]] = {}
     for result in results:
@@ -231,5 +296,6 @@ def summarize_studies(results: Sequence[Dict]) -> str:
                  f'{max(counts) / min(counts):g}, {len(runs)} run(s)')
         sections.append(title + '\n\n' + markdown_table(
             ('Method', 'Chosen on val (per run)') + TABLE_COLUMNS[2:], table,
-            [False, False] + [True] * len(TABLE_FIGURES)) + '\n')
+            [False, False] + [True] * len(TABLE_FIGURES)) + '\n\n' +
+                        correlation_text(runs))
     return '\n'.join(sections)
