@@ -184,7 +184,9 @@ class PosthocLogitAdjustment(BaseRebalancer):
 
     def rebalance(self, logits: torch.Tensor, train_class_counts: ClassCounts,
                   **inputs) -> torch.Tensor:
-        counts = check_class_counts(train_class_counts, logits.size(1))
+        counts = torch.from_numpy(
+            check_class_counts(train_class_counts, logits.size(1),
+                               source='the logits'))
         log_prior = torch.log(counts / counts.sum()).to(logits.device)
         return F.softmax(logits - self.tau * log_prior, dim=1)
 

@@ -53,10 +53,74 @@ def shot_group_masks(counts: CountsT,
         few=counts < low_shot_thr)
 
 
+def check_class_counts(counts: ClassCounts,
+                       num_classes: Optional[int] = None,
+                       *,
+                       integers: bool = False,
+                       source: str = 'the predictions',
+                       name: str = 'train_class_counts',
+                       owner: Optional[str] = None) -> np.ndarray:
+    r"""Validate training images per class: the one check of the TRAIN
+    split's class counts for the re-balancers, the heads, the class-count
+    losses and the long-tail metrics.
+
+    The counts must be 1-D with one entry per class: ``num_classes`` of them
+    when given, else at least 2. By default every count must be positive and
+    finite (re-balancing and the losses take :math:`\log n_c`); with
+    ``integers=True`` (shot groups, reports) they must be non-negative
+    integers instead, since a class without training images is few-shot.
+
+    Args:
+        counts (Sequence[float] | np.ndarray | torch.Tensor): The counts.
+        num_classes (int, optional): The number of classes ``C`` they must
+            match. Defaults to None (any ``C >= 2``).
+        integers (bool): Require non-negative integers (of an integer dtype)
+            instead of positive, finite numbers. Defaults to False.
+        source (str): What has ``num_classes`` classes, for the error
+            message. Defaults to ``'the predictions'``.
+        name (str): The counts' argument name, for the error message.
+            Defaults to ``'train_class_counts'``.
+        owner (str, optional): Prefix of the error message (e.g. the loss).
+            Defaults to None.
+
+    Returns:
+        np.ndarray: Shape (C, ): float64, or the integer dtype of ``counts``
+        with ``integers=True``.
+    """
+    if isinstance(counts, torch.Tensor):
+        counts = counts.detach().cpu().numpy()
+    counts = np.asarray(counts)
+    prefix = f'{owner}: ' if owner else ''
+    if counts.ndim != 1 or (num_classes is None and counts.size < 2):
+        expected = 'at least 2' if num_classes is None else num_classes
+        raise ValueError(f'{prefix}{name} must be a 1-D sequence of '
+                         f'{expected} counts, got shape {counts.shape}.')
+    if num_classes is not None and counts.size != num_classes:
+        raise ValueError(f'{prefix}{name} has {counts.size} entries but '
+                         f'{source} have {num_classes} classes.')
+    if integers:
+        if not np.issubdtype(counts.dtype, np.integer) or (counts < 0).any():
+            raise ValueError(f'{prefix}{name} must be non-negative integers, '
+                             f'got {counts}.')
+        return counts
+    if not np.issubdtype(counts.dtype, np.number):
+        raise ValueError(f'{prefix}{name} must be numbers, got {counts}.')
+    counts = counts.astype(np.float64)
+    bad = ~(np.isfinite(counts) & (counts > 0))
+    if bad.any():
+        index = int(bad.nonzero()[0][0])
+        every = 'every' if owner else 'Every'
+        raise ValueError(
+            f'{prefix}{every} class needs a positive, finite training count, '
+            f'but class {index} has {counts[index]:g}.')
+    return counts
+
+
 def to_counts_array(counts: Union[np.ndarray, Sequence[int]],
                     num_classes: int,
                     source: str = 'the predictions') -> np.ndarray:
-    """Validate training class counts against the number of classes.
+    """Training class counts for shot groups: :func:`check_class_counts`
+    with ``integers=True``.
 
     Args:
         counts (array-like): Training images per class.
@@ -67,43 +131,8 @@ def to_counts_array(counts: Union[np.ndarray, Sequence[int]],
     Returns:
         np.ndarray: The counts, shape (C, ), of an integer dtype.
     """
-    counts = np.asarray(counts)
-    if counts.ndim != 1 or counts.size != num_classes:
-        raise ValueError(
-            f'train_class_counts has {counts.size} entries but {source} '
-            f'have {num_classes} classes.')
-    if not np.issubdtype(counts.dtype, np.integer) or (counts < 0).any():
-        raise ValueError('train_class_counts must be non-negative integers, '
-                         f'got {counts}.')
-    return counts
-
-
-def check_class_counts(counts: ClassCounts,
-                       num_classes: int) -> torch.Tensor:
-    """Validate training images per class; return them as float64 on CPU.
-
-    Args:
-        counts (Sequence[float] | np.ndarray | torch.Tensor): ``C`` positive,
-            finite counts of the TRAIN split (``train_class_counts``).
-        num_classes (int): The number of classes ``C`` they must match.
-
-    Returns:
-        torch.Tensor: Shape (C, ), float64.
-    """
-    counts = torch.as_tensor(counts).detach().cpu().to(torch.float64)
-    if counts.dim() != 1:
-        raise ValueError('train_class_counts must be a 1-D sequence, got '
-                         f'shape {tuple(counts.shape)}.')
-    if counts.numel() != num_classes:
-        raise ValueError(f'Got {counts.numel()} train class counts for '
-                         f'{num_classes} classes.')
-    bad = ~(torch.isfinite(counts) & (counts > 0))
-    if bool(bad.any()):
-        index = int(bad.nonzero()[0])
-        raise ValueError(
-            'Every class needs a positive, finite training count, but class '
-            f'{index} has {counts[index].item():g}.')
-    return counts
+    return check_class_counts(
+        counts, num_classes, integers=True, source=source)
 
 
 def resolve_train_class_counts(counts: Optional[Sequence[int]],

@@ -122,7 +122,9 @@ def test_errors():
     with pytest.raises(ValueError, match='TauNormalization\\(tau=1\\) needs '
                        '`weight`'):
         TauNormalization()(logits)
-    with pytest.raises(ValueError, match='Got 5 train class counts for 4'):
+    with pytest.raises(
+            ValueError,
+            match='train_class_counts has 5 entries but the logits have 4'):
         PosthocLogitAdjustment()(logits, train_class_counts=[9, 5, 3, 2, 1])
     zero_row = torch.ones(4, 3)
     zero_row[2] = 0

@@ -105,5 +105,6 @@ def test_sweep_errors():
         tau_sweep(logits, labels, [1.0], COUNTS, 'TauNormalization')
     with pytest.raises(ValueError, match="Unknown re-balancing type 'lws'"):
         tau_sweep(logits, labels, [1.0], COUNTS, 'lws')
-    with pytest.raises(ValueError, match='Got 5 train class counts for 6'):
+    with pytest.raises(
+            ValueError, match='has 5 entries but the logits have 6'):
         tau_sweep(logits, labels, [1.0], COUNTS[:5], 'PosthocLogitAdjustment')

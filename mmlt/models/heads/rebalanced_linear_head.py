@@ -126,7 +126,9 @@ class RebalancedLinearClsHead(LogitsLinearClsHead):
                 (C, ), positive and finite.
         """
         self.train_class_counts.copy_(
-            check_class_counts(train_class_counts, self.num_classes))
+            torch.from_numpy(
+                check_class_counts(train_class_counts, self.num_classes,
+                                   source="the head's predictions")))
 
     def _load_from_state_dict(self, state_dict, prefix, *args,
                               **kwargs) -> None:

@@ -1,15 +1,14 @@
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Tuple
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.models.losses.utils import weight_reduce_loss
 
+from mmlt.evaluation.shot_groups import ClassCounts, check_class_counts
+
 from .utils import (check_cls_score, check_labels, check_num_classes,
                     check_reduction, check_sample_weight, resolve_reduction)
-
-ClassCounts = Union[Sequence[float], np.ndarray, torch.Tensor]
 
 
 class ClassCountLoss(nn.Module):
@@ -54,25 +53,17 @@ class ClassCountLoss(nn.Module):
         self.class_counts: Optional[torch.Tensor] = None
 
     def set_class_counts(self, class_counts: ClassCounts) -> None:
-        """Validate and store the training images per class (positive,
-        float64 on CPU), then derive the loss's per-class buffers
-        (:meth:`_set_class_stats`)."""
-        counts = torch.as_tensor(class_counts).detach().cpu().double()
-        name = type(self).__name__
-        if counts.dim() != 1 or counts.numel() < 2:
-            raise ValueError(f'{name}: class_counts must be a 1-D sequence of '
-                             f'at least 2 counts, got shape '
-                             f'{tuple(counts.shape)}.')
-        bad = ~(torch.isfinite(counts) & (counts > 0))
-        if bad.any():
-            index = int(bad.nonzero()[0])
-            raise ValueError(
-                f'{name}: every class needs a positive, finite training '
-                f'count, but class {index} has {counts[index].item():g}.')
-        if self.num_classes is not None and counts.numel() != self.num_classes:
-            raise ValueError(
-                f'{name}: got {counts.numel()} class counts but '
-                f'num_classes={self.num_classes}.')
+        """Validate (:func:`~mmlt.evaluation.shot_groups.check_class_counts`)
+        and store the training images per class (positive, float64 on CPU),
+        then derive the loss's per-class buffers (:meth:`_set_class_stats`).
+        """
+        counts = torch.from_numpy(
+            check_class_counts(
+                class_counts,
+                self.num_classes,
+                source=f'the logits (num_classes={self.num_classes})',
+                name='class_counts',
+                owner=type(self).__name__))
         self.num_classes = counts.numel()
         self.class_counts = counts
         self._set_class_stats(counts)

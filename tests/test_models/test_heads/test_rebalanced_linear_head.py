@@ -244,8 +244,8 @@ def test_posthoc_errors():
     with pytest.raises(ValueError, match='no train class counts.*TRAIN split'
                        '.*train_class_counts'):
         head.predict((torch.randn(2, 6), ))
-    with pytest.raises(ValueError, match='Got 3 train class counts for 4 '
-                       'classes'):
+    with pytest.raises(ValueError, match="has 3 entries but the head's "
+                       'predictions have 4 classes'):
         RebalancedLinearClsHead(
             4, 6, rebalance=dict(type=LOGIT_ADJUST),
             train_class_counts=[10, 5, 1])

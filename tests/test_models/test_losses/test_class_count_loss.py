@@ -83,7 +83,10 @@ def test_bad_class_counts(cls, counts, match):
 @pytest.mark.parametrize('cls', LOSSES)
 def test_counts_must_match_num_classes(cls):
     loss = cls(num_classes=3)
-    with pytest.raises(ValueError, match='got 4 class counts'):
+    with pytest.raises(
+            ValueError,
+            match=r'class_counts has 4 entries but the logits '
+            r'\(num_classes=3\) have 3 classes'):
         loss.set_class_counts(np.array(COUNTS))
     with pytest.raises(ValueError, match='num_classes'):
         cls(num_classes=1)
