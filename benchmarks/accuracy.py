@@ -78,7 +78,7 @@ from mmlt.datasets.fashion_mnist_debian import (DEBIAN_SOURCE_DIR,
                                                 prepare_fashion_mnist)
 from mmlt.evaluation.shot_groups import shot_group_masks
 from mmlt.experiments import (METRIC_KEYS, SELECTION_RULE, TABLE_COLUMNS,
-                              build_split_loader, check_held_out,
+                              add_tau_argument, build_split_loader, check_held_out,
                               choose_then_test, collect_split, format_figure,
                               load_config, load_runner, loader_metainfo,
                               machine_info,
@@ -605,12 +605,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--test-size', type=int, help='evaluate a random subset of the test '
         'split')
-    parser.add_argument(
-        '--taus',
-        type=float,
-        nargs='+',
-        default=list(TAUS),
-        help='tau grid of both post-hoc methods (default 0, 0.25, ..., 2)')
+    add_tau_argument(parser, TAUS, 'tau grid of both post-hoc methods')
     parser.add_argument(
         '--gala-lambdas',
         nargs='+',
@@ -689,7 +684,7 @@ def resolve_settings(args: argparse.Namespace) -> dict:
         if factors[-1] < 1:
             raise ValueError(f'An imbalance factor must be >= 1, got {item}.')
     settings['imbalance_factors'] = factors
-    settings['taus'] = [float(t) for t in args.taus]
+    settings['taus'] = args.taus
     methods = list(dict.fromkeys(args.methods))
     if 'lort' in methods and 'ce' not in methods:
         methods.insert(0, 'ce')  # stage 1

@@ -39,8 +39,8 @@ from mmlt.datasets.fashion_mnist_debian import (DEBIAN_SOURCE_DIR,
                                                 DEFAULT_DATA_ROOT,
                                                 prepare_fashion_mnist)
 from mmlt.evaluation.shot_groups import LOW_SHOT_THR, MANY_SHOT_THR
-from mmlt.experiments import (DEFAULT_TAUS, TABLE_COLUMNS, build_split_loader,
-                              check_held_out, choose_then_test, collect_split,
+from mmlt.experiments import (TABLE_COLUMNS, add_tau_argument,
+                              build_split_loader, check_held_out, choose_then_test, collect_split,
                               figures_table, load_config, load_runner,
                               max_epochs_options, plot_per_class_accuracy,
                               train, train_candidates, write_json)
@@ -174,12 +174,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--epochs', type=int, help='override the CE and GALA epochs')
     parser.add_argument(
         '--stage2-epochs', type=int, help='override the LORT stage-2 epochs')
-    parser.add_argument(
-        '--taus',
-        type=float,
-        nargs='+',
-        default=list(DEFAULT_TAUS),
-        help='tau grid of the re-balancing (default 0.0, 0.1, ..., 2.0)')
+    add_tau_argument(parser)
     parser.add_argument(
         '--eps',
         type=float,

@@ -8,7 +8,8 @@ asks for the chosen candidate's test record, once.
 """
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
+                    Tuple)
 
 from mmengine.config import Config
 
@@ -64,6 +65,42 @@ def _without_class_acc(figures: Dict) -> Dict:
     return {k: v for k, v in figures.items() if k != 'class_acc'}
 
 
+def choose_candidate(candidates: Sequence[Candidate],
+                     val_record: Callable[[Candidate], SplitRecord],
+                     parameter: str = 'value',
+                     metric: str = SELECTION_METRIC) -> Tuple[Candidate, Dict]:
+    """The candidate of the highest validation ``metric`` of its plain
+    predictions (:func:`choose_on_val`: the smallest grid value on ties).
+
+    Args:
+        candidates (Sequence[Candidate]): Trained candidates (at least one).
+        val_record (Callable): Candidate -> its validation record.
+        parameter (str): Name of the candidates' grid value, for the
+            record of the choice. Defaults to ``'value'``.
+        metric (str): Validation figure maximised. Defaults to
+            ``'mean_class_acc'``.
+
+    Returns:
+        tuple[Candidate, dict]: The chosen candidate, and the record of the
+        choice: ``parameter``, ``method`` (None), ``grid``, ``rule``,
+        ``chosen`` and the ``validation`` table (figures without
+        ``class_acc`` and ``value``, per candidate in the given order).
+    """
+    validation = [
+        dict(_without_class_acc(split_figures(val_record(c))), value=c.value)
+        for c in candidates
+    ]
+    row = choose_on_val(validation, 'value', metric)
+    chosen = candidates[[id(r) for r in validation].index(id(row))]
+    return chosen, dict(
+        parameter=parameter,
+        method=None,
+        grid=[c.value for c in candidates],
+        rule=f'{SELECTION_RULE}, plain predictions',
+        chosen=chosen.value,
+        validation=validation)
+
+
 def choose_then_test(candidates: Sequence[Candidate],
                      val_record: Callable[[Candidate], SplitRecord],
                      test_record: Callable[[Candidate], SplitRecord],
@@ -107,20 +144,11 @@ def choose_then_test(candidates: Sequence[Candidate],
         records = {id(c): val_record(c) for c in candidates}
     choices, validation, chosen = [], None, candidates[0]
     if len(candidates) > 1:
-        validation = [
-            dict(_without_class_acc(split_figures(records[id(c)])),
-                 value=c.value) for c in candidates
-        ]
-        row = choose_on_val(validation, 'value', metric)
-        chosen = candidates[[id(r) for r in validation].index(id(row))]
-        choices.append(
-            dict(
-                parameter=parameter,
-                method=None,
-                grid=[c.value for c in candidates],
-                rule=f'{SELECTION_RULE}, plain predictions',
-                chosen=chosen.value,
-                validation=validation))
+        chosen, choice = choose_candidate(candidates,
+                                          lambda c: records[id(c)],
+                                          parameter, metric)
+        choices.append(choice)
+        validation = choice['validation']
     taus = {}
     for method, grid in grids.items():
         table = [

@@ -136,10 +136,25 @@ def train(cfg: Config, experiment_name: str, progress: bool = False) -> str:
     return checkpoint
 
 
-def load_runner(cfg: Config, checkpoint: str, experiment_name: str) -> Runner:
-    """The runner of ``cfg`` with the model weights of ``checkpoint``."""
+def load_runner(cfg: Config,
+                checkpoint: str,
+                experiment_name: Optional[str] = None) -> Runner:
+    """The runner of ``cfg`` (``runner_type`` and ``trust_checkpoints``
+    honoured) with the model weights of ``checkpoint``, loaded strictly
+    (:func:`load_checkpoints_strictly`).
+
+    Args:
+        cfg (Config): The config (not modified).
+        checkpoint (str): The checkpoint, loaded as ``load_from``.
+        experiment_name (str, optional): The runner's experiment name; None
+            keeps the config's (mmengine's timestamp if it has none).
+
+    Returns:
+        Runner: The runner, weights loaded.
+    """
     cfg = copy.deepcopy(cfg)
-    cfg.experiment_name = experiment_name
+    if experiment_name is not None:
+        cfg.experiment_name = experiment_name
     cfg.load_from = checkpoint
     apply_checkpoint_trust(cfg)
     runner = build_runner(cfg)

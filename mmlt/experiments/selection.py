@@ -4,6 +4,7 @@ Every choice of an experiment (a re-balancing tau, LORT's eps, GALA's
 lambdas, ...) takes the grid value whose validation figure is highest; on a
 tie the smallest grid value wins, whatever order the grid was given in.
 """
+import argparse
 import math
 from typing import Any, Dict, List, Sequence
 
@@ -53,6 +54,42 @@ def check_tau_grid(taus: Sequence[float], name: str = 'tau') -> List[float]:
         raise ValueError(f'Every value of the {name} grid must be a finite '
                          f'number >= 0; got {bad[0]!r} in {list(taus)}.')
     return [float(t) for t in sorted_grid(taus, name)]
+
+
+class _TauGridAction(argparse.Action):
+    """Stores the grid checked by :func:`check_tau_grid` (sorted); a bad
+    grid is a usage error naming the bad value."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        try:
+            setattr(namespace, self.dest,
+                    check_tau_grid(values, option_string))
+        except ValueError as error:
+            parser.error(str(error))
+
+
+def add_tau_argument(parser: argparse.ArgumentParser,
+                     default: Sequence[float] = DEFAULT_TAUS,
+                     what: str = 'tau grid of the re-balancing') -> None:
+    """Add ``--taus`` to ``parser``: a tau grid, refused at parse time
+    unless :func:`check_tau_grid` accepts it, stored sorted.
+
+    Args:
+        parser (argparse.ArgumentParser): The entry point's parser.
+        default (Sequence[float]): The grid without ``--taus``. Defaults
+            to :data:`DEFAULT_TAUS`.
+        what (str): The help text, before the default.
+    """
+    grid = check_tau_grid(default, 'default tau')
+    shown = ', '.join(f'{t:g}' for t in grid[:2]) + (
+        f', ..., {grid[-1]:g}' if len(grid) > 2 else '')
+    parser.add_argument(
+        '--taus',
+        type=float,
+        nargs='+',
+        action=_TauGridAction,
+        default=grid,
+        help=f'{what} (default {shown})')
 
 
 def choose_on_val(rows: Sequence[Dict[str, Any]],

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmlt.experiments import SplitRecord, choose_then_test, train_candidates
+from mmlt.experiments import (SplitRecord, choose_candidate, choose_then_test,
+                              train_candidates)
 
 COUNTS = (200, 50, 8)
 
@@ -115,3 +116,25 @@ def test_bad_tau_grid_refused_before_any_validation(trained):
     with pytest.raises(ValueError, match='got nan in'):
         run(candidates, events, dict(PredictionRebalancing=[0.0, float('nan')]))
     assert [e for e in events if e[0] != 'train'] == []
+
+
+def test_choose_candidate_alone(trained):
+    # what sweep_eps uses: no test split; a one-value grid is its own choice
+    candidates, _ = trained
+    records = {c.value: fake_record('val', VAL[c.value], 0)
+               for c in candidates}
+    chosen, choice = choose_candidate(candidates[::-1],
+                                      lambda c: records[c.value], 'eps')
+    assert chosen is candidates[1] and choice['chosen'] == 0.7
+    assert choice['grid'] == [0.9, 0.7, 0.5] and choice['method'] is None
+    assert [row['value'] for row in choice['validation']] == [0.9, 0.7, 0.5]
+    assert 'class_acc' not in choice['validation'][0]
+    # top1 = mean per class here (20 samples per class): same tie
+    chosen, _ = choose_candidate(candidates, lambda c: records[c.value],
+                                 metric='top1')
+    assert chosen is candidates[1]
+    chosen, choice = choose_candidate(candidates[2:],
+                                      lambda c: records[c.value])
+    assert chosen is candidates[2]
+    assert choice['validation'][0]['mean_class_acc'] == pytest.approx(
+        100 * (20 + 10 + 12) / 60)

@@ -1,10 +1,11 @@
 """The choose-on-validation rule: grid sorted, first maximum wins."""
+import argparse
 import math
 
 import pytest
 
-from mmlt.experiments import (DEFAULT_TAUS, check_tau_grid, choose_on_val,
-                              sorted_grid)
+from mmlt.experiments import (DEFAULT_TAUS, add_tau_argument, check_tau_grid,
+                              choose_on_val, sorted_grid)
 
 
 def rows(pairs, key='tau'):
@@ -64,3 +65,28 @@ def test_tau_grid_sorted():
     assert check_tau_grid([1, 0.5, 0]) == [0.0, 0.5, 1.0]
     assert DEFAULT_TAUS[0] == 0.0 and DEFAULT_TAUS[-1] == 2.0
     assert len(DEFAULT_TAUS) == 21 and DEFAULT_TAUS[3] == 0.3
+
+
+def tau_parser(**kwargs):
+    parser = argparse.ArgumentParser(prog='entry')
+    add_tau_argument(parser, **kwargs)
+    return parser
+
+
+def test_tau_argument_default_sorted_and_shown():
+    parser = tau_parser()
+    assert parser.parse_args([]).taus == [round(0.1 * i, 1) for i in range(21)]
+    assert parser.parse_args(['--taus', '1.5', '0']).taus == [0.0, 1.5]
+    assert '(default 0, 0.1, ..., 2)' in parser.format_help()
+    quarters = tau_parser(default=(2.0, 0.0, 1.0), what='grid')
+    assert quarters.parse_args([]).taus == [0.0, 1.0, 2.0]
+    assert 'grid (default 0, 1, ..., 2)' in quarters.format_help()
+
+
+@pytest.mark.parametrize('taus, message', [
+    (['nan'], 'got nan'), (['-1'], 'got -1.0'), (['1', '1'], 'repeats 1.0')])
+def test_tau_argument_refuses_a_bad_grid(capsys, taus, message):
+    with pytest.raises(SystemExit):
+        tau_parser().parse_args(['--taus', *taus])
+    err = capsys.readouterr().err
+    assert '--taus grid' in err and message in err

@@ -27,14 +27,13 @@ from mmengine.runner import CheckpointLoader  # noqa: E402
 
 import mmlt  # noqa: E402,F401  (compat patches and registries)
 from mmlt.experiments import (build_split_loader, collect_split,  # noqa
-                              find_head)
+                              find_head, load_runner)
 from mmlt.models.heads import RebalancedLinearClsHead  # noqa: E402
 from mmlt.evaluation.rebalancers import (  # noqa: E402
     PredictionRebalancing, column_mass)
-from mmlt.utils import (add_launcher_args, build_runner,  # noqa: E402
+from mmlt.utils import (add_launcher_args,  # noqa: E402
                         destroy_process_group_on_exit, load_checkpoint_config,
-                        load_checkpoints_strictly, parse_launcher_args,
-                        prepare_launch)
+                        parse_launcher_args, setup_cpu_distributed)
 
 
 def parse_args():
@@ -62,11 +61,9 @@ def main():
     dataloader_cfg = cfg.get(f'{args.split}_dataloader')
     if dataloader_cfg is None:
         raise ValueError(f'{args.config} has no {args.split}_dataloader.')
-    prepare_launch(cfg, args.launcher)
+    setup_cpu_distributed(cfg, args.launcher)
     with destroy_process_group_on_exit():
-        runner = build_runner(cfg)
-        load_checkpoints_strictly(runner, args.config)
-        runner.load_or_resume()
+        runner = load_runner(cfg, args.checkpoint)
         head, prefix = find_head(
             runner.model, RebalancedLinearClsHead,
             'Store column masses in a RebalancedLinearClsHead: set '

@@ -40,15 +40,14 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
 
 import mmlt  # noqa: E402,F401  (compat patches and registries)
-from mmlt.experiments import (DEFAULT_TAUS, METRIC_KEYS,  # noqa: E402
+from mmlt.experiments import (METRIC_KEYS, add_tau_argument,  # noqa: E402
                               build_split_loader, check_held_out,
-                              check_tau_grid, choose_on_val, collect_split,
-                              find_head, markdown_table, tau_table)
+                              choose_on_val, collect_split, find_head,
+                              load_runner, markdown_table, tau_table)
 from mmlt.registry import REBALANCERS  # noqa: E402
-from mmlt.utils import (add_launcher_args, build_runner,  # noqa: E402
+from mmlt.utils import (add_launcher_args,  # noqa: E402
                         destroy_process_group_on_exit, load_checkpoint_config,
-                        load_checkpoints_strictly, parse_launcher_args,
-                        prepare_launch)
+                        parse_launcher_args, setup_cpu_distributed)
 
 
 def parse_args(argv=None):
@@ -62,12 +61,7 @@ def parse_args(argv=None):
         'GALA, transductive)')
     parser.add_argument('config', help='config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument(
-        '--taus',
-        type=float,
-        nargs='+',
-        default=list(DEFAULT_TAUS),
-        help='the tau grid (default 0.0, 0.1, ..., 2.0)')
+    add_tau_argument(parser)  # checked before any validation pass
     parser.add_argument(
         '--metric',
         choices=['top1', 'mean_class_acc'],
@@ -76,12 +70,7 @@ def parse_args(argv=None):
     parser.add_argument('--out', help='write the table and choice as JSON')
     parser.add_argument('--work-dir', help='the directory to save the logs')
     add_launcher_args(parser)
-    args = parse_launcher_args(parser, argv)
-    try:  # before any validation pass
-        args.taus = check_tau_grid(args.taus, '--taus')
-    except ValueError as error:
-        parser.error(str(error))
-    return args
+    return parse_launcher_args(parser, argv)
 
 
 def shot_thresholds(cfg: Config) -> dict:
@@ -125,11 +114,9 @@ def main(argv=None):
     check_held_out((cfg.get('val_dataloader') or {}).get('dataset'),
                    (cfg.get('test_dataloader') or {}).get('dataset'),
                    args.config)
-    prepare_launch(cfg, args.launcher)
+    setup_cpu_distributed(cfg, args.launcher)
     with destroy_process_group_on_exit():
-        runner = build_runner(cfg)
-        load_checkpoints_strictly(runner, args.config)
-        runner.load_or_resume()
+        runner = load_runner(cfg, args.checkpoint)
         loader = build_split_loader(cfg, 'val', seed=runner.seed)
         record = collect_split(runner.model, loader, 'val')
         if not is_main_process():

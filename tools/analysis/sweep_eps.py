@@ -1,15 +1,15 @@
 """Choose LORT's smoothing strength eps on the validation split.
 
-For every eps of the grid, runs the stage-2 config (classifier re-training
-from the stage-1 checkpoint) and reads the figure ``--metric`` of the
-validation run at the end of training (``val_dataloader``, refused when any
-validation sample is a test sample, see
-:func:`mmlt.experiments.check_held_out`). Prints the table and the best eps
-(the smallest on ties), and
-optionally writes them as JSON. The grid is given either as eps values or
-as target ratios r (true-class target over any other class's target,
-``eps = K / (K + r - 1)`` for K classes), which compare across data sets
-with different numbers of classes.
+For every eps of the grid, trains the stage-2 config (classifier re-training
+from the stage-1 checkpoint), then scores each trained model on
+``val_dataloader`` (refused when any validation sample is a test sample, see
+:func:`mmlt.experiments.check_held_out`) and keeps the eps of the highest
+``--metric`` (the smallest eps on ties): the steps of
+:mod:`mmlt.experiments` (``train_candidates``, ``choose_candidate``). Prints
+the table and the best eps, and optionally writes them as JSON. The grid is
+given either as eps values or as target ratios r (true-class target over
+any other class's target, ``eps = K / (K + r - 1)`` for K classes), which
+compare across data sets with different numbers of classes.
 
 Example::
 
@@ -23,27 +23,26 @@ import copy
 import os.path as osp
 import sys
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-import mmengine  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
 
 import mmlt  # noqa: E402,F401  (compat patches and registries)
-from mmlt.experiments import (check_held_out, choose_on_val,  # noqa: E402
-                              markdown_table, sorted_grid)
+from mmlt.experiments import (build_split_loader,  # noqa: E402
+                              check_held_out, choose_candidate, collect_split,
+                              load_runner, markdown_table, sorted_grid, train,
+                              train_candidates, write_json)
 from mmlt.models.losses import (lort_eps_from_ratio,  # noqa: E402
                                 lort_target_ratio)
-from mmlt.utils import (add_launcher_args, build_runner,  # noqa: E402
-                        default_work_dir, destroy_process_group_on_exit,
-                        merge_cfg_options, parse_launcher_args,
+from mmlt.utils import (add_launcher_args, default_work_dir,  # noqa: E402
+                        destroy_process_group_on_exit, merge_cfg_options, parse_launcher_args,
                         prepare_launch, set_checkpoint)
 
-DEFAULT_METRIC = 'long-tail/mean_class_acc'
 
 
 def parse_args(argv: Optional[Sequence[str]] = None):
@@ -64,9 +63,9 @@ def parse_args(argv: Optional[Sequence[str]] = None):
         help='target ratios r > 1, turned into eps = K / (K + r - 1)')
     parser.add_argument(
         '--metric',
-        default=DEFAULT_METRIC,
-        help=f'validation figure to maximise (default {DEFAULT_METRIC}); '
-        'ties go to the smaller eps')
+        choices=['top1', 'mean_class_acc'],
+        default='mean_class_acc',
+        help='validation figure to maximise (ties go to the smaller eps)')
     parser.add_argument('--out', help='write the table and choice as JSON')
     parser.add_argument(
         '--work-dir', help='directory of the runs (one sub-directory per eps)')
@@ -101,42 +100,45 @@ def stage2_config(cfg: Config, eps: float, load_from: str,
     run_cfg.load_from = load_from
     run_cfg.resume = False
     run_cfg.work_dir = osp.join(work_dir, f'eps_{eps:.6g}')
-    stamp = time.strftime('%Y%m%d_%H%M%S')
-    run_cfg.experiment_name = f'eps_{eps:.6g}_{stamp}'
     return run_cfg
 
 
-def run_one(cfg: Config, metric: str) -> Dict[str, float]:
-    """Train one stage-2 run; return the scalar metrics of its final
-    validation."""
-    runner = build_runner(cfg)
-    runner.train()
-    scalars = {
-        key[len('val/'):]: buffer.current()
-        for key, buffer in runner.message_hub.log_scalars.items()
-        if key.startswith('val/')
-    }
-    if metric not in scalars:
-        raise KeyError(f'The validation run reported no {metric!r}; it '
-                       f'reported {sorted(scalars)}. Pass one with --metric.')
-    return scalars
-
-
 def sweep(cfg: Config, eps_values: List[float], load_from: str, work_dir: str,
-          metric: str) -> dict:
-    """Run stage 2 for every eps; return the table and the best eps (the
-    first maximum of ``metric``, i.e. the smallest such eps)."""
+          metric: str) -> Optional[dict]:
+    """Train stage 2 for every eps, then choose eps on the validation split
+    (:func:`choose_candidate`); return the table and the best eps on rank
+    0, None on the other ranks."""
+    stamp = time.strftime('%Y%m%d_%H%M%S')
+    candidates = train_candidates(
+        eps_values, lambda eps: stage2_config(cfg, eps, load_from, work_dir),
+        lambda run_cfg, eps: train(run_cfg, f'eps_{eps:.6g}_{stamp}'))
+    records = {}
+    for candidate in candidates:  # every rank takes part in each collection
+        runner = load_runner(candidate.cfg, candidate.checkpoint,
+                             f'eps_{candidate.value:.6g}_{stamp}_val')
+        records[id(candidate)] = collect_split(
+            runner.model,
+            build_split_loader(candidate.cfg, 'val', seed=runner.seed), 'val')
+    if not is_main_process():
+        return None
+    best, choice = choose_candidate(candidates, lambda c: records[id(c)],
+                                    'eps', metric)
     num_classes = cfg.model.head.num_classes
-    table = []
-    for eps in eps_values:
-        scalars = run_one(stage2_config(cfg, eps, load_from, work_dir), metric)
-        ratio = lort_target_ratio(eps, num_classes) if eps > 0 else None
-        table.append(dict(eps=eps, target_ratio=ratio, **scalars))
-    best = choose_on_val(table, 'eps', metric)
+
+    def ratio(eps: float) -> Optional[float]:
+        return lort_target_ratio(eps, num_classes) if eps > 0 else None
+
+    table = [
+        dict(eps=row['value'], target_ratio=ratio(row['value']),
+             **{k: v for k, v in row.items() if k != 'value'})
+        for row in choice['validation']
+    ]
     return dict(
         metric=metric,
-        best_eps=best['eps'],
-        best_target_ratio=best['target_ratio'],
+        rule=choice['rule'],
+        num_val=len(records[id(best)]),
+        best_eps=best.value,
+        best_target_ratio=ratio(best.value),
         table=table)
 
 
@@ -154,9 +156,6 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     cfg.launcher = args.launcher
     merge_cfg_options(cfg, args.cfg_options)
     set_checkpoint(cfg, args.load_from, args.cfg_options)
-    if cfg.get('val_evaluator') is None:
-        raise ValueError(f'{args.config} has no val_evaluator to choose eps '
-                         'on.')
     check_held_out((cfg.get('val_dataloader') or {}).get('dataset'),
                    (cfg.get('test_dataloader') or {}).get('dataset'),
                    args.config)
@@ -165,13 +164,14 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     with destroy_process_group_on_exit():
         result = sweep(cfg, eps_grid(cfg, args.eps, args.ratios),
                        args.load_from, work_dir, args.metric)
-        if is_main_process():
-            print(f'LORT eps sweep on the validation split:\n'
+        if result is not None:
+            print(f'LORT eps sweep on the validation split '
+                  f'({result["num_val"]} images):\n'
                   f'{format_table(result)}\n'
                   f'Best eps by {args.metric}: {result["best_eps"]:.6g}; '
                   'set model.head.loss.eps to it.')
             if args.out:
-                mmengine.dump(result, args.out)
+                write_json(args.out, result)
     return result
 
 
