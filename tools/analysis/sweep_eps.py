@@ -40,8 +40,8 @@ from mmlt.experiments import (build_split_loader,  # noqa: E402
 from mmlt.models.losses import (lort_eps_from_ratio,  # noqa: E402
                                 lort_target_ratio)
 from mmlt.utils import (add_launcher_args, default_work_dir,  # noqa: E402
-                        destroy_process_group_on_exit, merge_cfg_options, parse_launcher_args,
-                        prepare_launch, set_checkpoint)
+                        destroy_process_group_on_exit, merge_cfg_options,
+                        parse_launcher_args, prepare_launch, set_checkpoint)
 
 
 
