@@ -19,17 +19,15 @@ import argparse
 import json
 import os
 import os.path as osp
-import subprocess
-import sys
 import tempfile
-import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
 
 from mmlt.datasets.long_tail_profile import long_tail_class_counts
 from mmlt.experiments import machine_info, write_test_dump
+from mmlt.experiments.timing import run_child
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 IMPORTS_ONLY = ('import matplotlib.figure, mmlt.report; '
@@ -64,27 +62,12 @@ def write_dump(path: str, num_samples: int, num_classes: int,
     write_test_dump(path, scores, labels.numpy(), logits)
 
 
-def run_child(args: List[str]) -> Dict[str, float]:
-    """Wall seconds and peak resident memory (bytes) of a child process."""
-    start = time.perf_counter()
-    child = subprocess.Popen([sys.executable, *args],
-                             cwd=REPO_ROOT,
-                             stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT)
-    output = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    seconds = time.perf_counter() - start
-    if status != 0:
-        raise RuntimeError(f'{args} failed:\n{output.decode()[-3000:]}')
-    return dict(seconds=seconds, peak_rss_bytes=usage.ru_maxrss * 1024)
-
-
 def main(argv: Optional[Sequence[str]] = None) -> Dict:
     args = parse_args(argv)
     n, c = args.num_samples, args.num_classes
     counts = long_tail_class_counts(c, 1000, 500)
     scores_bytes = n * c * 4
-    baseline = run_child(['-c', IMPORTS_ONLY])['peak_rss_bytes']
+    baseline = run_child(['-c', IMPORTS_ONLY], REPO_ROOT)['peak_rss_bytes']
     rows = []
     with tempfile.TemporaryDirectory(dir=args.tmp_dir) as tmp:
         for with_logits in (False, True):
@@ -94,7 +77,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
                 'tools/analysis/lt_report.py', dump, '--class-counts',
                 ','.join(map(str, counts)), '--out',
                 osp.join(tmp, f'report{int(with_logits)}')
-            ])
+            ], REPO_ROOT)
             rows.append(
                 dict(
                     dump='scores + logits' if with_logits else 'scores',

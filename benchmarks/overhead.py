@@ -2,7 +2,7 @@
 relative to plain cross-entropy.
 
 Three measurements, each a ratio taken in one process with the variants
-interleaved (every repetition times each variant once, in a rotating order,
+interleaved (:mod:`mmlt.experiments.timing`: every repetition times each variant once, in a rotating order,
 so drift hits all of them alike); figures are medians over repetitions of
 the per-repetition ratios. On the CPU the primary clock is the process CPU
 time (time slices lost to other processes on a shared machine do not count;
@@ -50,20 +50,22 @@ Usage::
 nothing).
 """
 import argparse
-import gc
 import json
-import math
 import os
 import os.path as osp
 import resource
+import statistics
 import subprocess
 import sys
-import time
 from types import SimpleNamespace
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
+
+from mmlt.experiments.timing import (calibrate_inner, peak_memory_bytes,
+                                     primary_clock, summarise,
+                                     time_interleaved)
 
 SCHEMA_VERSION = 1
 LOSS_SIZES = ((256, 100), (256, 1000), (128, 8142))
@@ -162,137 +164,6 @@ def settings_from_args(args: argparse.Namespace) -> dict:
     if args.sizes:
         settings['loss_sizes'] = parse_sizes(args.sizes)
     return settings
-
-
-# --------------------------------------------------------------------------
-# Timing and memory primitives
-
-
-def synchronize(device: str) -> None:
-    if device == 'cuda':
-        torch.cuda.synchronize()
-
-
-def time_interleaved(variants: Dict[str, Callable[[], object]],
-                     repeats: int,
-                     device: str,
-                     inner: int = 1,
-                     warmup: int = 2) -> Dict[str, Dict[str, List[float]]]:
-    """Seconds per call of each variant on both clocks: ``{name: {'wall':
-    [...], 'cpu': [...]}}``, ``repeats`` samples each.
-
-    Each sample times a block of ``inner`` calls. Repetition ``r`` runs the
-    variants in the order rotated by ``r``. ``cpu`` is the process CPU time,
-    which time slices lost to other processes on a shared machine do not
-    inflate.
-    """
-    names = list(variants)
-    for name in names:
-        for _ in range(warmup):
-            variants[name]()
-    synchronize(device)
-    samples = {name: dict(wall=[], cpu=[]) for name in names}
-    gc.collect()
-    gc.disable()
-    try:
-        for rep in range(repeats):
-            shift = rep % len(names)
-            for name in names[shift:] + names[:shift]:
-                fn = variants[name]
-                synchronize(device)
-                wall, cpu = time.perf_counter(), time.process_time()
-                for _ in range(inner):
-                    fn()
-                synchronize(device)
-                samples[name]['wall'].append(
-                    (time.perf_counter() - wall) / inner)
-                samples[name]['cpu'].append(
-                    (time.process_time() - cpu) / inner)
-    finally:
-        gc.enable()
-    return samples
-
-
-def median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[mid]
-    return 0.5 * (ordered[mid - 1] + ordered[mid])
-
-
-def primary_clock(device: str) -> str:
-    """CPU time on the CPU (robust to a shared machine); wall time on CUDA,
-    where the host's CPU time does not measure the kernels."""
-    return 'cpu' if device == 'cpu' else 'wall'
-
-
-def summarise(samples: Dict[str, Dict[str, List[float]]], baseline: str,
-              clock: str) -> dict:
-    """Median time of each variant and the median of its per-repetition
-    ratio to ``baseline`` (paired samples cancel slow drift), on ``clock``;
-    plus the wall-clock median time and ratio."""
-    out = {}
-    for name, clocks in samples.items():
-
-        def ratios(kind: str) -> List[float]:
-            return [
-                t / b if b > 0 else float('nan')
-                for t, b in zip(clocks[kind], samples[baseline][kind])
-            ]
-
-        primary = ratios(clock)
-        out[name] = dict(
-            clock=clock,
-            median_ms=1e3 * median(clocks[clock]),
-            ratio=median(primary),
-            ratio_min=min(primary),
-            ratio_max=max(primary),
-            wall_median_ms=1e3 * median(clocks['wall']),
-            wall_ratio=median(ratios('wall')),
-            repeats=len(primary))
-    return out
-
-
-def calibrate_inner(fn: Callable[[], object], device: str,
-                    block_s: float) -> int:
-    """Calls per timed block so that one block of ``fn`` lasts about
-    ``block_s`` seconds."""
-    for _ in range(3):
-        fn()
-    synchronize(device)
-    start = time.perf_counter()
-    for _ in range(5):
-        fn()
-    synchronize(device)
-    per_call = (time.perf_counter() - start) / 5
-    return max(1, math.ceil(block_s / max(per_call, 1e-7)))
-
-
-def _proc_status_kib(field: str) -> int:
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(field + ':'):
-                return int(line.split()[1])
-    raise RuntimeError(f'{field} not in /proc/self/status')
-
-
-def peak_memory_bytes(fn: Callable[[], object], device: str) -> int:
-    """Peak memory ``fn`` allocates on top of what is live before it."""
-    fn()  # first-call allocations (autograd graph caches, workspaces)
-    if device == 'cuda':
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        fn()
-        torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated() - base
-    gc.collect()
-    with open('/proc/self/clear_refs', 'w') as f:
-        f.write('5')  # resets VmHWM (the peak RSS) to the current RSS
-    base = _proc_status_kib('VmRSS')
-    fn()
-    return 1024 * max(0, _proc_status_kib('VmHWM') - base)
 
 
 # --------------------------------------------------------------------------
@@ -498,7 +369,7 @@ def estimate_test_epoch_s(num_images: int, num_classes: int, device: str,
         settings['test_repeats'],
         device,
         warmup=1)['forward'][primary_clock(device)]
-    per_image = median(samples) / batch
+    per_image = statistics.median(samples) / batch
     return dict(
         model='ResNet-50 + LinearClsHead',
         clock=primary_clock(device),

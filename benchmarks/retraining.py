@@ -29,9 +29,9 @@ import argparse
 import json
 import os
 import os.path as osp
+import statistics
 import sys
 import tempfile
-import time
 
 import numpy as np
 import torch
@@ -40,6 +40,7 @@ from mmengine.runner import Runner
 
 import mmlt  # noqa: F401  (registries and compat patches)
 from mmlt.experiments.machine import machine_info
+from mmlt.experiments.timing import time_interleaved, timed
 from mmlt.retraining import (RetrainingSchedule, build_feature_cache,
                              build_method, method_names, train_candidates)
 from mmlt.retraining.study import run_study
@@ -47,34 +48,29 @@ from mmlt.retraining.study import run_study
 STAGE2_CONFIG = 'configs/demo/lort-stage2_smallconvnet_fashion-mnist-lt.py'
 
 
-def timed(fn):
-    """(result, cpu seconds, elapsed seconds) of ``fn()``."""
-    cpu, wall = time.process_time(), time.perf_counter()
-    result = fn()
-    return result, time.process_time() - cpu, time.perf_counter() - wall
-
-
 def grid_ratio(features, labels, counts, weight, bias, schedule, repeats):
-    """Median CPU / elapsed times of LORT with G = 8 and G = 1."""
+    """Median CPU / elapsed times of LORT with G = 8 and G = 1, timed
+    interleaved."""
     grids = dict(g8=(0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99), g1=(0.9, ))
-    times = {name: [] for name in grids}
-    for repeat in range(repeats):
-        for name in (list(grids) if repeat % 2 == 0 else list(grids)[::-1]):
-            method = build_method('lort', grids[name])
-            _, cpu, wall = timed(lambda: train_candidates(
-                method, features, labels, counts, weight, bias, schedule))
-            times[name].append((cpu, wall))
-    median = {
-        name: np.median(np.array(values), axis=0).tolist()
-        for name, values in times.items()
-    }
+    samples = time_interleaved(
+        {
+            name: lambda grid=grid: train_candidates(
+                build_method('lort', grid), features, labels, counts, weight,
+                bias, schedule)
+            for name, grid in grids.items()
+        },
+        repeats,
+        warmup=0)
+    median = {(name, clock): statistics.median(times)
+              for name, clocks in samples.items()
+              for clock, times in clocks.items()}
     return dict(
-        g1_cpu_s=median['g1'][0],
-        g1_wall_s=median['g1'][1],
-        g8_cpu_s=median['g8'][0],
-        g8_wall_s=median['g8'][1],
-        ratio_cpu=median['g8'][0] / median['g1'][0],
-        ratio_wall=median['g8'][1] / median['g1'][1])
+        g1_cpu_s=median['g1', 'cpu'],
+        g1_wall_s=median['g1', 'wall'],
+        g8_cpu_s=median['g8', 'cpu'],
+        g8_wall_s=median['g8', 'wall'],
+        ratio_cpu=median['g8', 'cpu'] / median['g1', 'cpu'],
+        ratio_wall=median['g8', 'wall'] / median['g1', 'wall'])
 
 
 def config_run(stage2_config, checkpoint, work_dir, epochs):
