@@ -2,38 +2,26 @@
 
 For every imbalance factor (default 100 and 10) and every training seed
 (default 0, 1, 2) the script trains, with MMEngine's runner and the
-experiment layer :mod:`mmlt.experiments`:
+experiment layer :mod:`mmlt.experiments`, the recipes of
+:mod:`mmlt.experiments.recipes` (all on the base config's backbone,
+schedule and data): CE, LogitAdjust loss, Balanced Softmax, LDAM-DRW, GALA
+(lambdas on val) and CE stage 1 -> LORT stage 2 (the ``ce`` model's
+classifier re-trained on its frozen features, eps on val). The rows
+(:data:`ROWS`) are each training's plain predictions, plus CE and GALA with
+GALA's prediction re-balancing and CE with post-hoc logit adjustment (tau
+on val).
 
-========================  =================================================
-training                  rows of the table
-========================  =================================================
-``ce``                    CE; CE + prediction re-balancing (GALA's, tau on
-                          val); CE + post-hoc logit adjustment (tau on val)
-``logit_adjust``          LogitAdjust loss (tau 1, Menon et al.)
-``balanced_softmax``      Balanced Softmax
-``ldam_drw``              LDAM-DRW: cosine head (``NormedLinearClsHead``,
-                          s = 30), max margin 0.5, deferred re-weighting
-                          (beta 0.9999) from 80 % of the epochs (160 / 200
-                          in the paper)
-``gala``                  GALA (lambda on val); GALA + prediction
-                          re-balancing (tau on val)
-``lort``                  CE stage 1 -> LORT stage 2: the ``ce`` model's
-                          classifier re-trained on its frozen features
-                          (eps on val; SGD lr 5e-4, momentum 0.9, no weight
-                          decay, cosine, instance-balanced sampling)
-========================  =================================================
-
-All trainings share the base config's backbone, schedule and data. Every
-choice (tau of both post-hoc methods, GALA's lambdas, LORT's eps) is made on
-the dataset config's validation split (refused if it shares a sample with
-the test split), by the highest validation mean per-class accuracy (the
-smallest grid value on ties), and the test logits of a model are computed
-after all its choices (:func:`mmlt.experiments.choose_then_test`). The test
-figures are top-1, mean per-class, many / medium / few-shot accuracy and ECE (:class:`LongTailAccuracy`; re-balancing is
-transductive over the evaluated split, as in GALA's paper). The script
-writes ``<name>.json`` (every run, every validation table, the choices and
-why), ``<name>.md`` (mean +- sample standard deviation over seeds) and
-``<name>.png`` (grouped bars) to ``--out-dir``.
+Every choice is made on the dataset config's validation split (refused if
+it shares a sample with the test split), by the highest validation mean
+per-class accuracy (the smallest grid value on ties), and the test logits
+of a model are computed after all its choices
+(:func:`mmlt.experiments.choose_then_test`). The test figures are top-1,
+mean per-class, many / medium / few-shot accuracy and ECE
+(:class:`LongTailAccuracy`; re-balancing is transductive over the
+evaluated split, as in GALA's paper). The script writes ``<name>.json``
+(every run, every validation table, the choices and why), ``<name>.md``
+(mean +- sample standard deviation over seeds) and ``<name>.png`` (grouped
+bars) to ``--out-dir``.
 
 The defaults are Fashion-MNIST-LT (``configs/_base_/datasets/
 fashion-mnist-lt.py``: at most 500 images per class from the first 50,000
@@ -55,8 +43,6 @@ Usage::
     python benchmarks/accuracy.py           # ~30 min on 2 CPU cores
 """
 import argparse
-import copy
-import math
 import multiprocessing
 import os
 import os.path as osp
@@ -70,7 +56,6 @@ import numpy as np
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import DefaultScope
-from mmpretrain.registry import DATASETS
 
 import mmlt  # noqa: F401  (registries and compat patches)
 from mmlt.datasets.fashion_mnist_debian import (DEBIAN_SOURCE_DIR,
@@ -78,14 +63,16 @@ from mmlt.datasets.fashion_mnist_debian import (DEBIAN_SOURCE_DIR,
                                                 prepare_fashion_mnist)
 from mmlt.evaluation.shot_groups import shot_group_masks
 from mmlt.experiments import (METRIC_KEYS, SELECTION_RULE, TABLE_COLUMNS,
-                              add_tau_argument, build_split_loader, check_held_out,
-                              choose_then_test, collect_split, format_figure,
-                              load_config, load_runner, loader_metainfo,
-                              machine_info,
-                              markdown_table, max_epochs_options,
+                              add_tau_argument, build_split_loader,
+                              check_held_out, choose_then_test, collect_split,
+                              format_figure, load_runner, loader_metainfo,
+                              machine_info, markdown_table, mean_std,
                               plot_grouped_bars, train, train_candidates,
                               write_json)
-from mmlt.models.losses import lort_eps_from_ratio, lort_target_ratio
+from mmlt.experiments.recipes import (LDAM, LORT_STAGE2, TRAININGS,
+                                      base_config, check_split_counts,
+                                      fixed_reason, paper_ratio_eps,
+                                      training_config)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CE_CONFIG = osp.join(REPO_ROOT, 'configs', 'demo',
@@ -93,15 +80,6 @@ CE_CONFIG = osp.join(REPO_ROOT, 'configs', 'demo',
 
 SCHEMA_VERSION = 1
 TAUS = tuple(0.25 * i for i in range(9))  # 0, 0.25, ..., 2
-DATASET_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader',
-                'data_preprocessor')
-# LDAM-DRW (Cao et al. 2019, and their code): margins, scale, DRW from
-# epoch 160 of 200, effective-number beta
-LDAM = dict(max_margin=0.5, scale=30.0, drw_fraction=0.8, drw_beta=0.9999)
-# LORT stage 2 (Wang et al. 2024): only the classifier, on frozen features
-LORT_STAGE2 = dict(lr=5e-4, momentum=0.9, weight_decay=0.)
-LORT_PAPER_EPS, LORT_PAPER_CLASSES = 0.98, 100  # CIFAR-100-LT
-GALA_HOOK_INTERVAL = 50
 # Settings of the two modes; command-line arguments override them.
 MODES = dict(
     full=dict(
@@ -122,8 +100,6 @@ MODES = dict(
         name='accuracy_quick'),
 )
 SWEPT = dict(gala='(lambda1, lambda2)', lort='eps')  # chosen on val
-TRAININGS = ('ce', 'logit_adjust', 'balanced_softmax', 'ldam_drw', 'gala',
-             'lort')
 # (row label, training, post-hoc re-balancing method chosen on val or None)
 ROWS = (
     ('CE', 'ce', None),
@@ -136,122 +112,6 @@ ROWS = (
     ('GALA + re-balancing', 'gala', 'PredictionRebalancing'),
     ('CE stage 1 -> LORT stage 2', 'lort', None),
 )
-
-
-def paper_ratio_eps(num_classes: int) -> float:
-    """LORT's eps with the true-to-other target ratio of the paper's
-    CIFAR-100-LT setting (eps 0.98 at 100 classes, ratio 3.04)."""
-    ratio = lort_target_ratio(LORT_PAPER_EPS, LORT_PAPER_CLASSES)
-    return round(lort_eps_from_ratio(ratio, num_classes), 3)
-
-
-# --------------------------------------------------------------------------
-# configs of the trainings
-# --------------------------------------------------------------------------
-def base_config(job: dict) -> Config:
-    """The cross-entropy config of one (imbalance factor, seed) job: the base
-    config, the dataset config's data, the imbalance factor, the options and
-    the number of epochs, in that order."""
-    cfg = load_config(job['base_config'], job['work_dir'], job['seed'])
-    if job['dataset_config']:
-        data = Config.fromfile(job['dataset_config'])
-        for key in DATASET_KEYS:
-            if key in data:
-                cfg[key] = copy.deepcopy(data[key])
-    if job['imbalance_factor'] is not None:
-        cfg.merge_from_dict({
-            f'{split}_dataloader.dataset.imbalance_factor':
-            job['imbalance_factor']
-            for split in ('train', 'val', 'test')
-        })
-    cfg.merge_from_dict(job['cfg_options'])
-    if job['epochs'] is not None:
-        cfg.merge_from_dict(max_epochs_options(cfg, job['epochs']))
-    head = cfg.model.head
-    if head.type not in ('LinearClsHead', 'LogitsLinearClsHead'):
-        raise ValueError(
-            f'--base-config must train a linear head with cross-entropy, '
-            f'got model.head.type={head.type!r} (the methods replace the '
-            'loss, and LDAM-DRW the head).')
-    head.type = 'LogitsLinearClsHead'  # predictions carry the raw logits
-    cfg.load_from = None
-    cfg.log_level = job['log_level']
-    return cfg
-
-
-def with_hooks(cfg: Config, *hooks: dict) -> Config:
-    """``cfg`` with ``hooks`` appended to its ``custom_hooks``."""
-    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + list(hooks)
-    return cfg
-
-
-def training_config(name: str,
-                    cfg: Config,
-                    value=None,
-                    stage1_checkpoint: Optional[str] = None,
-                    stage2_epochs: Optional[int] = None) -> Config:
-    """The config of training ``name`` (see :data:`TRAININGS`) from the
-    cross-entropy config ``cfg``; ``value`` is the swept hyper-parameter
-    (GALA's ``(lambda1, lambda2)``, LORT's eps); LORT stage 2 starts from
-    ``stage1_checkpoint`` and trains ``stage2_epochs`` epochs."""
-    cfg = copy.deepcopy(cfg)
-    head = cfg.model.head
-    if name == 'ce':
-        return cfg
-    if name == 'logit_adjust':
-        head.loss = dict(type='LogitAdjustLoss', tau=1.0)
-        return with_hooks(cfg, dict(type='ClassCountsHook'))
-    if name == 'balanced_softmax':
-        head.loss = dict(type='BalancedSoftmaxLoss')
-        return with_hooks(cfg, dict(type='ClassCountsHook'))
-    if name == 'ldam_drw':
-        epochs = cfg.train_cfg.max_epochs
-        cfg.model.head = dict(
-            type='NormedLinearClsHead',
-            num_classes=head.num_classes,
-            in_channels=head.in_channels,
-            scale=LDAM['scale'],
-            loss=dict(
-                type='LDAMLoss',
-                max_margin=LDAM['max_margin'],
-                scale=LDAM['scale'],
-                drw_start_epoch=int(LDAM['drw_fraction'] * epochs),
-                drw_beta=LDAM['drw_beta']),
-            **{key: head[key]
-               for key in ('topk', 'cal_acc') if key in head})
-        return with_hooks(cfg, dict(type='ClassCountsHook'),
-                          dict(type='LossEpochHook'))
-    if name == 'gala':
-        lambda1, lambda2 = value
-        head.loss = dict(
-            type='GALALoss',
-            num_classes=head.num_classes,
-            lambda1=lambda1,
-            lambda2=lambda2)
-        return with_hooks(
-            cfg, dict(type='AccumulatedGradientHook',
-                      interval=GALA_HOOK_INTERVAL))
-    if name == 'lort':
-        if stage1_checkpoint is None or stage2_epochs is None:
-            raise ValueError('LORT stage 2 needs the stage-1 checkpoint and '
-                             'its number of epochs.')
-        cfg.model.type = 'FrozenFeatureClassifier'
-        cfg.model.norm_eval = True
-        head.loss = dict(type='LORTLoss', eps=value)
-        cfg.optim_wrapper.optimizer = dict(type='SGD', **LORT_STAGE2)
-        epochs = stage2_epochs
-        cfg.param_scheduler = dict(
-            type='CosineAnnealingLR',
-            by_epoch=True,
-            begin=0,
-            end=epochs,
-            convert_to_iter_based=True)
-        cfg.train_cfg = dict(by_epoch=True, max_epochs=epochs)
-        cfg.default_hooks.checkpoint.interval = epochs
-        cfg.load_from = stage1_checkpoint
-        return with_hooks(cfg, dict(type='ClassifierRetrainingHook'))
-    raise ValueError(f'Unknown training {name!r}; expected one of '
-                     f'{TRAININGS}.')
 
 
 # --------------------------------------------------------------------------
@@ -346,30 +206,6 @@ def value_name(value) -> str:
     return f'eps={value:g}'
 
 
-def check_counts(cfg: Config, val_meta: dict, test_meta: dict) -> list:
-    """The train split's ``train_class_counts``, checked against the ones
-    the validation and test splits report and the head's classes."""
-    train_meta = DATASETS.build(cfg.train_dataloader.dataset).metainfo
-    counts = train_meta.get('train_class_counts')
-    if counts is None:
-        raise ValueError(
-            'The train dataset has no train_class_counts in its metainfo; '
-            'use an mmlt long-tailed dataset (LongTailDataset, CIFAR100LT, '
-            '...).')
-    for split, meta in (('val', val_meta), ('test', test_meta)):
-        if tuple(meta.get('train_class_counts', ())) != tuple(counts):
-            raise ValueError(
-                f'The {split} split reports train_class_counts '
-                f'{meta.get("train_class_counts")}, the train split has '
-                f'{tuple(counts)}: give the {split} dataloader the same '
-                'long-tail profile (imbalance_factor, n_max, ...).')
-    if len(counts) != cfg.model.head.num_classes:
-        raise ValueError(
-            f'The data has {len(counts)} classes but model.head.num_classes='
-            f'{cfg.model.head.num_classes}; set it with --cfg-options.')
-    return [int(n) for n in counts]
-
-
 def run_trainings(job: dict, cfg: Config) -> Tuple[Dict[str, dict], dict]:
     """The trainings of one job (see :func:`run_training`) from its
     cross-entropy config ``cfg``, and facts about its data."""
@@ -383,7 +219,7 @@ def run_trainings(job: dict, cfg: Config) -> Tuple[Dict[str, dict], dict]:
         for split in ('val', 'test')
     }
     metas = {split: loader_metainfo(ld) for split, ld in loaders.items()}
-    counts = check_counts(cfg, metas['val'], metas['test'])
+    counts = check_split_counts(cfg, metas['val'], metas['test'])
     job = dict(
         job,
         lort_eps=sorted({
@@ -414,7 +250,9 @@ def run_job(job: dict) -> dict:
     with warnings.catch_warnings():
         if job['log_level'] != 'INFO':  # the libraries' deprecation notices
             warnings.simplefilter('ignore')
-        cfg = base_config(job)
+        cfg = base_config(job['base_config'], job['work_dir'], job['seed'],
+                          job['dataset_config'], job['imbalance_factor'],
+                          job['cfg_options'], job['epochs'], job['log_level'])
         with DefaultScope.overwrite_default_scope(
                 cfg.get('default_scope', 'mmpretrain')):
             trainings, info = run_trainings(job, cfg)
@@ -435,16 +273,6 @@ def run_job(job: dict) -> dict:
 # --------------------------------------------------------------------------
 # aggregation and outputs
 # --------------------------------------------------------------------------
-def mean_std(values: Sequence[float]) -> Tuple[float, float]:
-    """Mean and sample standard deviation (ddof 1; nan for one value, and
-    both nan if any value is nan, e.g. an empty shot group)."""
-    values = np.asarray(values, dtype=np.float64)
-    if values.size == 0 or np.isnan(values).any():
-        return math.nan, math.nan
-    std = float(values.std(ddof=1)) if values.size > 1 else math.nan
-    return float(values.mean()), std
-
-
 def chosen_values(job: dict, label: str) -> Dict[str, str]:
     """The values chosen on validation for one row of one job, by
     parameter (``'lambda'``, ``'eps'``, ``'tau'``)."""
@@ -690,20 +518,6 @@ def resolve_settings(args: argparse.Namespace) -> dict:
         methods.insert(0, 'ce')  # stage 1
     settings['methods'] = [m for m in TRAININGS if m in methods]
     return settings
-
-
-def fixed_reason(name: str, value, num_classes: int) -> str:
-    """Why a one-value grid's value was used."""
-    reason = 'one-value grid, not chosen'
-    if name == 'gala' and tuple(value) == (1.0, 1.0):
-        reason += (': lambda1 = lambda2 = 1 is logit adjustment with the '
-                   'accumulated-gradient prior (the notes\' yardstick)')
-    if name == 'lort' and value == paper_ratio_eps(num_classes):
-        reason += (': the eps whose true-to-other target ratio is the '
-                   f"paper's (eps {LORT_PAPER_EPS} on {LORT_PAPER_CLASSES} "
-                   'classes, ratio '
-                   f'{lort_target_ratio(LORT_PAPER_EPS, LORT_PAPER_CLASSES):.2f})')
-    return reason
 
 
 def make_jobs(args: argparse.Namespace, settings: dict) -> List[dict]:

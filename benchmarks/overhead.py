@@ -2,9 +2,9 @@
 relative to plain cross-entropy.
 
 Three measurements, each a ratio taken in one process with the variants
-interleaved (:mod:`mmlt.experiments.timing`: every repetition times each variant once, in a rotating order,
-so drift hits all of them alike); figures are medians over repetitions of
-the per-repetition ratios. On the CPU the primary clock is the process CPU
+interleaved (:mod:`mmlt.experiments.timing`: every repetition times each
+variant once, in a rotating order, so drift hits all of them alike);
+figures are medians over repetitions of the per-repetition ratios. On the CPU the primary clock is the process CPU
 time (time slices lost to other processes on a shared machine do not count;
 with one thread it equals the elapsed time of an idle machine), the
 elapsed-time ratio is reported next to it; on CUDA it is elapsed time after

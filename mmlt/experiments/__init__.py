@@ -1,8 +1,8 @@
 """The experiment layer under the demo, the benchmarks and the analysis
 tools: split records, the held-out and choose-on-validation rules, the
 train -> choose on val -> test protocol, and the writers."""
-from .figures import (METRIC_KEYS, split_figures, split_probabilities,
-                      tau_table)
+from .figures import (METRIC_KEYS, mean_std, split_figures,
+                      split_probabilities, tau_table)
 from .held_out import check_held_out, resolve_samples
 from .machine import machine_info
 from .protocol import (Candidate, choose_candidate, choose_then_test,
@@ -25,6 +25,7 @@ __all__ = [
     'SELECTION_METRIC', 'SELECTION_RULE', 'sorted_grid', 'check_tau_grid',
     'add_tau_argument',
     'choose_on_val', 'METRIC_KEYS', 'split_probabilities', 'split_figures',
+    'mean_std',
     'tau_table',
     'Candidate', 'train_candidates', 'choose_candidate', 'choose_then_test',
     'load_config',

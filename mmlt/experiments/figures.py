@@ -8,8 +8,10 @@ transductively, with the column masses of the split itself, as in GALA's
 paper). The figures are those of :class:`LongTailAccuracy` plus the
 per-class accuracies.
 """
-from typing import Dict, List, Optional, Sequence
+import math
+from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 
 from mmlt.evaluation import LongTailAccuracy
@@ -90,3 +92,21 @@ def tau_table(record: SplitRecord, method: str, taus: Sequence[float],
         dict(tau=float(tau), **split_figures(record, method, tau, **kwargs))
         for tau in taus
     ]
+
+
+def mean_std(values: Sequence[float]) -> Tuple[float, float]:
+    """Mean and sample standard deviation (ddof 1) of one figure over
+    seeds; the std is nan for one value, and both are nan if any value is
+    nan (e.g. an empty shot group).
+
+    Args:
+        values (Sequence[float]): The figure of each seed.
+
+    Returns:
+        tuple[float, float]: Mean and std.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0 or np.isnan(values).any():
+        return math.nan, math.nan
+    std = float(values.std(ddof=1)) if values.size > 1 else math.nan
+    return float(values.mean()), std

@@ -3,13 +3,13 @@ epoch, two seeds): its choices and test figures against forward passes and
 figures computed in the test (numpy), and its aggregation against numpy."""
 import importlib.util
 import json
-import math
 import os.path as osp
 
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
+
+from mmlt.experiments.recipes import base_config, paper_ratio_eps
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -107,7 +107,7 @@ def test_choices_and_test_figures_against_a_reference(bench):
         trainings = job['trainings']
         # the swept trainings: the best candidate on val, smallest on ties
         for name, grid in (('gala', [(1.0, 1.0), (1.2, 0.9)]),
-                           ('lort', [0.5, accuracy.paper_ratio_eps(10)])):
+                           ('lort', [0.5, paper_ratio_eps(10)])):
             candidates = {
                 tuple(c['value']) if name == 'gala' else c['value']:
                 c['checkpoint']
@@ -146,77 +146,10 @@ def test_summary_matches_numpy(bench):
             assert row['std'][key] == pytest.approx(np.std(values, ddof=1))
 
 
-def test_mean_std():
-    values = [71.25, 64.5, 68.0]
-    mean, std = accuracy.mean_std(values)
-    assert mean == pytest.approx(np.mean(values), rel=1e-12)
-    assert std == pytest.approx(np.std(values, ddof=1), rel=1e-12)
-    assert std == pytest.approx(
-        math.sqrt(sum((v - 67.91666666666667)**2 for v in values) / 2))
-    mean, std = accuracy.mean_std([70.0])
-    assert mean == 70.0 and math.isnan(std)
-    # an empty shot group (nan, e.g. no few-shot class at IF 10)
-    assert all(map(math.isnan, accuracy.mean_std([math.nan, math.nan])))
-
-
-def test_paper_ratio_eps():
-    # ratio 1 + K (1 - eps) / eps of the paper's eps 0.98 on 100 classes
-    ratio = 1 + 100 * 0.02 / 0.98
-    assert accuracy.paper_ratio_eps(100) == 0.98
-    assert accuracy.paper_ratio_eps(10) == round(10 / (10 + ratio - 1), 3)
-
-
-def tiny_job(**kwargs):
-    job = dict(
-        base_config=accuracy.CE_CONFIG,
-        dataset_config=None,
-        imbalance_factor=10.0,
-        seed=3,
-        cfg_options={},
-        epochs=None,
-        work_dir='unused',
-        log_level='WARNING')
-    job.update(kwargs)
-    return job
-
-
-def test_training_configs():
-    cfg = accuracy.base_config(tiny_job())
-    assert cfg.model.head.type == 'LogitsLinearClsHead'
-    assert cfg.randomness.seed == 3
-    for split in ('train', 'val', 'test'):
-        assert cfg[f'{split}_dataloader'].dataset.imbalance_factor == 10.0
-    ldam = accuracy.training_config('ldam_drw', cfg)
-    assert ldam.model.head.type == 'NormedLinearClsHead'
-    assert ldam.model.head.loss.drw_start_epoch == 24  # 80 % of 30 epochs
-    assert [h['type'] for h in ldam.custom_hooks
-            ] == ['ClassCountsHook', 'LossEpochHook']
-    gala = accuracy.training_config('gala', cfg, (1.2, 0.9))
-    assert (gala.model.head.loss.lambda1, gala.model.head.loss.lambda2,
-            gala.model.head.loss.num_classes) == (1.2, 0.9, 10)
-    lort = accuracy.training_config('lort', cfg, 0.83, 'ce.pth', 20)
-    assert lort.model.type == 'FrozenFeatureClassifier'
-    assert lort.load_from == 'ce.pth'
-    assert lort.model.head.loss == dict(type='LORTLoss', eps=0.83)
-    assert lort.param_scheduler.end == 20
-    assert lort.optim_wrapper.optimizer.lr == 5e-4
-    assert 'custom_hooks' not in cfg or not cfg.custom_hooks  # not mutated
-
-
 def test_refuses_choosing_on_the_test_split():
     # CIFAR-100-LT's dataset config validates on its test split
-    job = tiny_job(
-        dataset_config=osp.join(REPO_ROOT,
-                                'configs/_base_/datasets/cifar100-lt.py'))
-    cfg = accuracy.base_config(job)
+    job = dict(dataset_config=osp.join(
+        REPO_ROOT, 'configs/_base_/datasets/cifar100-lt.py'), base_config='-')
+    cfg = base_config(accuracy.CE_CONFIG, 'unused', 3, job['dataset_config'])
     with pytest.raises(ValueError, match='never on the test split'):
         accuracy.run_trainings(job, cfg)
-
-
-def test_refuses_a_non_linear_head(tmp_path):
-    config = tmp_path / 'arcface.py'
-    config.write_text(f"_base_ = ['{accuracy.CE_CONFIG}']\n"
-                      "model = dict(head=dict(type='ArcFaceClsHead'))\n")
-    with pytest.raises(ValueError, match='linear head with cross-entropy'):
-        accuracy.base_config(tiny_job(base_config=str(config)))
-    assert Config.fromfile(str(config)).model.head.type == 'ArcFaceClsHead'

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmlt.experiments import SplitRecord, split_figures, tau_table
+from mmlt.experiments import SplitRecord, mean_std, split_figures, tau_table
 
 COUNTS = (300, 150, 60, 40, 10, 5)  # many 2, medium 2, few 2
 
@@ -94,3 +94,18 @@ def test_empty_group_is_nan():
     figures = split_figures(rec)
     assert math.isnan(figures['few']) and math.isnan(figures['medium'])
     assert figures['many'] == 100.0
+
+
+def test_mean_std():
+    values = [71.25, 64.5, 68.0]
+    mean, std = mean_std(values)
+    # mean 67.916..., deviations 3.333.., -3.416.., 0.083..; ddof 1
+    assert mean == pytest.approx(203.75 / 3, rel=1e-12)
+    assert std == pytest.approx(
+        math.sqrt(sum((v - 203.75 / 3)**2 for v in values) / 2), rel=1e-12)
+    assert std == pytest.approx(3.37577, abs=1e-5)
+    mean, std = mean_std([70.0])
+    assert mean == 70.0 and math.isnan(std)
+    # an empty shot group (nan, e.g. no few-shot class at IF 10)
+    assert all(map(math.isnan, mean_std([math.nan, 60.0])))
+    assert all(map(math.isnan, mean_std([])))
