@@ -3,15 +3,12 @@
 ``pred_score``, ``gt_label`` and, from ``LogitsLinearClsHead`` and its
 subclasses, ``pred_logits``).
 
-The file is unpickled with an allowlist (tensors, NumPy arrays, containers
-and numbers: what a dump of MMPretrain data samples holds), so a file that
-would run code is refused rather than executed. After loading, rows are
-copied into one preallocated array per field and freed one by one. The load
-itself holds about three copies of the data (pickle's memo keeps every
-storage's serialized bytes until the list is complete; see
-docs/benchmarks.md).
+The file is read by :class:`DumpUnpickler`: an allowlist (tensors, NumPy
+arrays, containers and numbers: what a dump of MMPretrain data samples
+holds), so a file that would run code is refused rather than executed, and
+the scores and logits copied into one float32 array each while the file is
+read, so the load holds about one copy of them (see docs/benchmarks.md).
 """
-import io
 import os.path as osp
 import pickle
 from typing import Dict, Optional
@@ -19,46 +16,10 @@ from typing import Dict, Optional
 import numpy as np
 import torch
 
+from .dump_unpickler import DumpUnpickler, Refused, RowRef
 
-def _load_storage(data: bytes):
-    # torch pickles a tensor's storage with `torch.save`; read it back
-    # weights-only instead of with torch's own `weights_only=False`.
-    return torch.load(io.BytesIO(data), weights_only=True)
-
-
-_ALLOWED = {
-    ('torch._utils', '_rebuild_tensor_v2'): None,
-    ('torch.storage', '_load_from_bytes'): _load_storage,
-    ('collections', 'OrderedDict'): None,
-    ('_codecs', 'encode'): None,  # bytes under pickle protocol 2
-    ('numpy.core.multiarray', '_reconstruct'): None,
-    ('numpy._core.multiarray', '_reconstruct'): None,
-    ('numpy.core.multiarray', 'scalar'): None,
-    ('numpy._core.multiarray', 'scalar'): None,
-    ('numpy', 'ndarray'): None,
-    ('numpy', 'dtype'): None,
-}
-
-
-class _Refused(pickle.UnpicklingError):
-    """A global outside the allowlist."""
-
-
-class _DumpUnpickler(pickle.Unpickler):
-
-    def __init__(self, file, path: str):
-        super().__init__(file)
-        self.path = path
-
-    def find_class(self, module: str, name: str):
-        if (module, name) not in _ALLOWED:
-            raise _Refused(
-                f'{self.path} refers to {module}.{name}, which a '
-                'tools/test.py --out dump (tensors, arrays, numbers) does '
-                'not hold; refusing to load it.')
-        replacement = _ALLOWED[(module, name)]
-        return replacement if replacement is not None else super().find_class(
-            module, name)
+# (dump key, returned name) of the per-class fields.
+_ROW_FIELDS = (('pred_score', 'scores'), ('pred_logits', 'logits'))
 
 
 def read_test_dump(path: str) -> Dict[str, np.ndarray]:
@@ -79,8 +40,9 @@ def read_test_dump(path: str) -> Dict[str, np.ndarray]:
         raise FileNotFoundError(f'{path} does not exist; {expected}.')
     try:
         with open(path, 'rb') as f:
-            samples = _DumpUnpickler(f, path).load()
-    except _Refused as error:
+            unpickler = DumpUnpickler(f, path, [key for key, _ in _ROW_FIELDS])
+            samples = unpickler.load()
+    except Refused as error:
         raise ValueError(str(error)) from None
     except Exception as error:  # truncated or not a pickle at all
         raise ValueError(f'{path} cannot be unpickled ({type(error).__name__}'
@@ -102,31 +64,36 @@ def read_test_dump(path: str) -> Dict[str, np.ndarray]:
             f'{path}: {with_logits} of {len(samples)} samples have '
             '`pred_logits`; expected all or none (one head per dump).')
 
-    fields = [('pred_score', 'scores')]
-    if with_logits:
-        fields.append(('pred_logits', 'logits'))
-    num_classes = torch.as_tensor(samples[0]['pred_score']).numel()
-    arrays = {
-        name: np.empty((len(samples), num_classes), dtype=np.float32)
-        for _, name in fields
-    }
+    arrays = {}
+    num_classes = None
+    for key, name in _ROW_FIELDS[:2 if with_logits else 1]:
+        refs = [sample.pop(key) for sample in samples]
+        bad = next(
+            (i for i, ref in enumerate(refs) if not isinstance(ref, RowRef)),
+            None)
+        if bad is not None:
+            raise ValueError(
+                f'{path}: sample {bad} has a `{key}` of type '
+                f'{type(refs[bad]).__name__}; expected a tensor or array.')
+        if num_classes is None:
+            num_classes = refs[0].numel
+        bad = next(
+            (i for i, ref in enumerate(refs) if ref.numel != num_classes),
+            None)
+        if bad is not None:
+            raise ValueError(
+                f'{path}: sample {bad} has {refs[bad].numel} `{key}` values, '
+                f'sample 0 has {num_classes}; expected one class count in a '
+                'dump.')
+        arrays[name] = unpickler.rows[key].take(refs)
     labels = np.empty(len(samples), dtype=np.int64)
     for i, sample in enumerate(samples):
-        for key, name in fields:
-            row = torch.as_tensor(sample.pop(key)).detach().reshape(-1).float()
-            if row.numel() != num_classes:
-                raise ValueError(
-                    f'{path}: sample {i} has {row.numel()} `{key}` values, '
-                    f'sample 0 has {num_classes}; expected one class count '
-                    'in a dump.')
-            arrays[name][i] = row.numpy()
         label = torch.as_tensor(sample['gt_label']).reshape(-1)
         if label.numel() != 1:
             raise ValueError(
                 f'{path}: sample {i} has a `gt_label` of {label.numel()} '
                 'values; expected one hard label per sample.')
         labels[i] = int(label)
-        samples[i] = None  # free the rest of the sample
     if labels.min() < 0 or labels.max() >= num_classes:
         raise ValueError(
             f'{path}: labels range over [{labels.min()}, {labels.max()}] '

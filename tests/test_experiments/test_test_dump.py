@@ -8,14 +8,16 @@ import torch
 from mmengine.evaluator import DumpResults
 from mmpretrain.structures import DataSample
 
-from mmlt.models.heads import LogitsLinearClsHead
+from mmlt.evaluation.metrics import SampleCopyDumpResults
 from mmlt.experiments import read_test_dump, write_test_dump
+from mmlt.models.heads import LogitsLinearClsHead
 
 
-def dump_of(head, features, labels, path):
-    """Predictions of ``head`` written by mmengine's DumpResults, as
-    tools/test.py --out does (data samples turned into dicts)."""
-    metric = DumpResults(out_file_path=str(path))
+def dump_of(head, features, labels, path, metric_type=DumpResults):
+    """Predictions of ``head`` written by mmengine's DumpResults (each row a
+    view of its batch) or tools/test.py --out's SampleCopyDumpResults, data
+    samples turned into dicts as tools/test.py does."""
+    metric = metric_type(out_file_path=str(path))
     for start in range(0, len(labels), 4):  # batches of 4
         samples = [
             DataSample().set_gt_label(int(y)) for y in labels[start:start + 4]
@@ -34,11 +36,13 @@ def features_and_labels():
             5, (10, ), generator=g)
 
 
+@pytest.mark.parametrize('metric_type', [DumpResults, SampleCopyDumpResults])
 def test_reads_scores_labels_and_logits_of_a_dump(tmp_path,
-                                                  features_and_labels):
+                                                  features_and_labels,
+                                                  metric_type):
     features, labels = features_and_labels
     head = LogitsLinearClsHead(num_classes=5, in_channels=8)
-    dump_of(head, features, labels, tmp_path / 'pred.pkl')
+    dump_of(head, features, labels, tmp_path / 'pred.pkl', metric_type)
     dump = read_test_dump(str(tmp_path / 'pred.pkl'))
     with torch.no_grad():
         logits = head.fc(features)
@@ -60,6 +64,9 @@ def test_a_dump_without_logits_has_scores_only(tmp_path, features_and_labels):
     assert dump['scores'].shape == (10, 5)
 
 
+LONG_TEXT = 'z' * 1024  # one object, pickled once and then referred to
+
+
 class RunsCode:
 
     def __reduce__(self):
@@ -72,6 +79,8 @@ class RunsCode:
      ([], r'holds a list \(empty\)'),
      ([dict(gt_label=torch.tensor([1]))], 'sample 0 has no `pred_score`'),
      ([dict(pred_score=torch.ones(3))], 'sample 0 has no `gt_label`'),
+     ([dict(pred_score=[0.5, 0.5], gt_label=torch.tensor([1]))],
+      'sample 0 has a `pred_score` of type list; expected a tensor'),
      ([
          dict(pred_score=torch.ones(3), gt_label=torch.tensor([1])),
          dict(pred_score=torch.ones(4), gt_label=torch.tensor([1]))
@@ -86,7 +95,9 @@ class RunsCode:
      ([dict(pred_score=torch.ones(3), gt_label=torch.tensor([1, 0]))
        ], 'a `gt_label` of 2 values; expected one hard label'),
      ([dict(pred_score=torch.ones(3), gt_label=torch.tensor([3]))
-       ], r'labels range over \[3, 3\] but the scores have 3 classes')])
+       ], r'labels range over \[3, 3\] but the scores have 3 classes'),
+     ([dict(a=LONG_TEXT, b=LONG_TEXT)],
+      'cannot be unpickled .*memo entry 3 .* referred to again')])
 def test_bad_dumps_are_refused(tmp_path, content, message):
     path = str(tmp_path / 'bad.pkl')
     mmengine.dump(content, path)
