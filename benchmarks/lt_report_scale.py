@@ -4,11 +4,15 @@ validation x classes), without and with ``pred_logits``.
 
 The dump is written by ``write_test_dump`` in the format of mmengine's
 ``DumpResults`` (a pickled list of per-sample dicts of tensors) from seeded
-random logits; training
-counts follow an exponential profile from 1,000 to 2 images (iNat 2018's
-range). Each report runs in a child process; its peak resident memory comes
-from ``wait4`` and is compared with the bytes of the scores, after
-subtracting the peak of a child that only imports the report's modules.
+random logits; training counts follow an exponential profile from 1,000 to 2
+images (iNat 2018's range). For each dump two child processes run: one that
+only reads it (``read_test_dump``) and the report itself. Each child's
+elapsed and CPU seconds (user + system) and peak resident memory come from
+``wait4``; the memory is compared with the bytes of the scores and of the
+arrays read (scores, and logits where dumped), after subtracting the peak of
+a child that only imports the report's modules. The 1-minute load average
+before and after each child is recorded: on a shared machine the elapsed
+seconds grow with the load, the CPU seconds much less.
 
 Run it on an idle machine::
 
@@ -26,7 +30,7 @@ import numpy as np
 import torch
 
 from mmlt.datasets.long_tail_profile import long_tail_class_counts
-from mmlt.experiments import machine_info, write_test_dump
+from mmlt.experiments import machine_info, markdown_table, write_test_dump
 from mmlt.experiments.timing import run_child
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -62,6 +66,44 @@ def write_dump(path: str, num_samples: int, num_classes: int,
     write_test_dump(path, scores, labels.numpy(), logits)
 
 
+def measure(args: Sequence[str], baseline: int, scores_bytes: int,
+            arrays_bytes: int) -> Dict[str, float]:
+    """:func:`run_child` of ``python ARGS`` in the repository, its memory
+    above ``baseline`` (bytes) against the scores and the arrays read, and
+    the load average around it."""
+    load_before = os.getloadavg()[0]
+    measured = run_child(args, REPO_ROOT)
+    extra = measured['peak_rss_bytes'] - baseline
+    return dict(
+        **measured,
+        extra_rss_bytes=extra,
+        extra_rss_over_scores=extra / scores_bytes,
+        extra_rss_over_arrays=extra / arrays_bytes,
+        load_average=[load_before, os.getloadavg()[0]])
+
+
+def markdown(report: Dict) -> str:
+    """The table of :func:`main`'s report."""
+    gib = 2.0**30
+    rows = []
+    for row in report['rows']:
+        for step in ('read', 'report'):
+            m = row[step]
+            rows.append([
+                row['dump'], f'{row["dump_bytes"] / gib:.2f}',
+                'read_test_dump' if step == 'read' else 'lt_report.py',
+                f'{m["seconds"]:.1f}', f'{m["cpu_seconds"]:.1f}',
+                f'{m["peak_rss_bytes"] / gib:.2f}',
+                f'{m["extra_rss_over_scores"]:.2f}x',
+                f'{m["extra_rss_over_arrays"]:.2f}x',
+                '{:.1f} / {:.1f}'.format(*m['load_average'])
+            ])
+    return markdown_table([
+        'Dump', 'File GiB', 'Child', 'Wall s', 'CPU s', 'Peak RSS GiB',
+        'Extra RSS / scores', 'Extra RSS / arrays read', 'Load before / after'
+    ], rows, [False, True, False] + [True] * 6)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> Dict:
     args = parse_args(argv)
     n, c = args.num_samples, args.num_classes
@@ -73,19 +115,23 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
         for with_logits in (False, True):
             dump = osp.join(tmp, f'dump_logits{int(with_logits)}.pkl')
             write_dump(dump, n, c, with_logits)
-            measured = run_child([
+            arrays_bytes = scores_bytes * (2 if with_logits else 1)
+            read = measure([
+                '-c', f'{IMPORTS_ONLY}; from mmlt.experiments import '
+                f'read_test_dump; read_test_dump({dump!r})'
+            ], baseline, scores_bytes, arrays_bytes)
+            full = measure([
                 'tools/analysis/lt_report.py', dump, '--class-counts',
                 ','.join(map(str, counts)), '--out',
                 osp.join(tmp, f'report{int(with_logits)}')
-            ], REPO_ROOT)
+            ], baseline, scores_bytes, arrays_bytes)
             rows.append(
                 dict(
                     dump='scores + logits' if with_logits else 'scores',
                     dump_bytes=osp.getsize(dump),
-                    **measured,
-                    extra_rss_bytes=measured['peak_rss_bytes'] - baseline,
-                    extra_rss_over_scores=(measured['peak_rss_bytes'] -
-                                           baseline) / scores_bytes))
+                    arrays_bytes=arrays_bytes,
+                    read=read,
+                    report=full))
             os.remove(dump)
     report = dict(
         num_samples=n,
@@ -97,12 +143,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     gib = 2.0**30
     print(f'lt_report.py on {n} x {c} scores ({scores_bytes / gib:.2f} GiB '
           f'float32); imports alone peak at {baseline / gib:.2f} GiB')
-    print('| Dump | File GiB | Wall s | Peak RSS GiB | Extra RSS / scores |')
-    print('|---|---:|---:|---:|---:|')
-    for row in rows:
-        print(f'| {row["dump"]} | {row["dump_bytes"] / gib:.2f} | '
-              f'{row["seconds"]:.1f} | {row["peak_rss_bytes"] / gib:.2f} | '
-              f'{row["extra_rss_over_scores"]:.2f}x |')
+    print(markdown(report))
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
         with open(args.out, 'w') as f:

@@ -182,16 +182,18 @@ def peak_memory_bytes(fn: Callable[[], object], device: str) -> int:
 
 
 def run_child(args: Sequence[str], cwd: str) -> Dict[str, float]:
-    """Elapsed seconds and peak resident memory of ``python ARGS``.
+    """Elapsed seconds, CPU seconds and peak resident memory of ``python
+    ARGS``.
 
     Args:
         args (Sequence[str]): Arguments of the Python interpreter.
         cwd (str): Its working directory.
 
     Returns:
-        dict: ``seconds`` and ``peak_rss_bytes`` (``ru_maxrss`` of
-        ``wait4``); a failing child is a ``RuntimeError`` with the end of
-        its output.
+        dict: ``seconds``, ``cpu_seconds`` (user + system time of the child,
+        which time slices lost to other processes do not inflate) and
+        ``peak_rss_bytes`` (``ru_maxrss``), both from ``wait4``; a failing
+        child is a ``RuntimeError`` with the end of its output.
     """
     start = time.perf_counter()
     child = subprocess.Popen([sys.executable, *args],
@@ -204,4 +206,7 @@ def run_child(args: Sequence[str], cwd: str) -> Dict[str, float]:
     if status != 0:
         raise RuntimeError(f'{list(args)} failed:\n'
                            f'{output.decode()[-3000:]}')
-    return dict(seconds=seconds, peak_rss_bytes=usage.ru_maxrss * 1024)
+    return dict(
+        seconds=seconds,
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
+        peak_rss_bytes=usage.ru_maxrss * 1024)

@@ -1,8 +1,12 @@
-"""Runs benchmarks/lt_report_scale.py on a tiny size and checks its JSON
-report (schema and the memory arithmetic, not timings)."""
+"""Runs benchmarks/lt_report_scale.py on a tiny size, its children in this
+process (child processes would import torch and the report again, tens of
+seconds here), and checks its JSON report (schema and the memory arithmetic,
+not timings)."""
 import importlib.util
 import json
 import os.path as osp
+import runpy
+import sys
 
 import mmengine
 import numpy as np
@@ -31,18 +35,46 @@ def test_synthetic_dump_is_a_readable_test_dump(tmp_path):
     assert dump['logits'].shape == (300, 7)
 
 
-def test_tiny_run_writes_the_table_and_json(tmp_path, capsys):
+def test_tiny_run_writes_the_table_and_json(tmp_path, capsys, monkeypatch):
+    script = load_script()
+    children = []
+
+    def in_process(args, cwd):
+        """The child's command run here; peaks of 100, 101, ... MiB."""
+        assert cwd == REPO_ROOT
+        if args[0] == '-c':
+            exec(args[1], {})
+        else:
+            monkeypatch.setattr(sys, 'argv', list(args))
+            runpy.run_path(osp.join(cwd, args[0]), run_name='__main__')
+            assert osp.isfile(osp.join(args[-1], 'report.html'))
+        children.append(args)
+        return dict(
+            seconds=0.5,
+            cpu_seconds=0.25,
+            peak_rss_bytes=(100 + len(children) - 1) * 2**20)
+
+    monkeypatch.setattr(script, 'run_child', in_process)
     out = tmp_path / 'scale.json'
-    report = load_script().main(
+    report = script.main(
         ['--num-samples', '50', '--num-classes', '12', '--out',
          str(out)])
     with open(out) as f:
         assert json.load(f) == report
+    assert len(children) == 5  # imports, then read and report per dump
     assert report['scores_bytes'] == 50 * 12 * 4
+    assert report['imports_peak_rss_bytes'] == 100 * 2**20
     assert [row['dump']
             for row in report['rows']] == ['scores', 'scores + logits']
-    for row in report['rows']:
-        assert row['seconds'] > 0
-        assert row['extra_rss_bytes'] == (
-            row['peak_rss_bytes'] - report['imports_peak_rss_bytes'])
-    assert '| scores + logits |' in capsys.readouterr().out
+    assert [row['arrays_bytes'] for row in report['rows']] == [2400, 4800]
+    extra = [
+        row[step]['extra_rss_bytes'] for row in report['rows']
+        for step in ('read', 'report')
+    ]
+    assert extra == [2**20, 2 * 2**20, 3 * 2**20, 4 * 2**20]
+    logits_report = report['rows'][1]['report']
+    assert logits_report['extra_rss_over_scores'] == 4 * 2**20 / 2400
+    assert logits_report['extra_rss_over_arrays'] == 4 * 2**20 / 4800
+    table = capsys.readouterr().out
+    assert '| scores + logits | 0.00 | lt_report.py | 0.5 | 0.2 | 0.10 |' in (
+        table)

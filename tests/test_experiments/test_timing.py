@@ -104,6 +104,10 @@ def test_cpu_peak_memory_sees_a_freed_64_mib_tensor():
 def test_run_child(tmp_path):
     out = timing.run_child(['-c', 'print("x" * 10)'], str(tmp_path))
     assert out['seconds'] > 0 and out['peak_rss_bytes'] > 2**20
+    busy = ('import time\nstart = time.process_time()\n'
+            'while time.process_time() - start < 0.3: pass')
+    cpu = timing.run_child(['-c', busy], str(tmp_path))['cpu_seconds']
+    assert 0.3 <= cpu < 0.3 + out['cpu_seconds'] + 1  # the loop + start-up
     with pytest.raises(RuntimeError, match='exit 3 here'):
         timing.run_child(
             ['-c', 'import sys; print("exit 3 here"); sys.exit(3)'],
