@@ -7,8 +7,9 @@ import pytest
 from fashion_mnist_files import idx_bytes, write_fashion_mnist_gz
 from mmpretrain.datasets import FashionMNIST
 
-from mmlt.datasets.fashion_mnist_debian import (IDX_FILES, check_idx_header,
+from mmlt.datasets.fashion_mnist_debian import (IDX_FILES,
                                                 prepare_fashion_mnist)
+from mmlt.datasets.mnist_files import check_idx_file
 
 
 @pytest.fixture
@@ -95,13 +96,22 @@ def test_counts_are_checked_by_default(tiny_source, tmp_path):
         prepare_fashion_mnist(str(tmp_path / 'dst'), src)
 
 
-def test_bad_header_is_reported(tmp_path):
+def test_bad_files_are_reported(tmp_path):
     path = str(tmp_path / 'labels')
     with open(path, 'wb') as f:
         f.write(idx_bytes(np.zeros((2, 28, 28))))  # an image file
-    with pytest.raises(ValueError, match=r'magic 0x803.*expected.*0x801'):
-        check_idx_header(path, magic=0x801)
+    check_idx_file(path, 3, num_items=2)
+    with pytest.raises(ValueError, match='not an IDX file of 1-D unsigned'):
+        check_idx_file(path, 1)
+    with pytest.raises(ValueError,
+                       match=r'holds 2 items; expected 3 items\.$'):
+        check_idx_file(path, 3, num_items=3)
+    with open(path, 'ab') as f:
+        f.write(b'\x00')  # one byte more than 16 + 2 * 28 * 28
+    with pytest.raises(ValueError, match=r'announces \(2, 28, 28\) items '
+                       r'\(1584 bytes\), the file has 1585 bytes\. hint'):
+        check_idx_file(path, 3, hint='hint')
     with open(path, 'wb') as f:
         f.write(b'\x00\x00')
     with pytest.raises(ValueError, match='not an IDX file'):
-        check_idx_header(path, magic=0x801)
+        check_idx_file(path, 1)
