@@ -8,27 +8,10 @@
 # Evaluation reports accuracy without and with transductive re-balancing.
 # tau = 1.4 is the authors' Places-LT value; choose it on the validation split
 # with `python tools/analysis/select_tau.py CONFIG CKPT`.
-_base_ = ['../baselines/resnet152_places-lt_ce.py']
+_base_ = ['../baselines/resnet152_places-lt_ce.py', '../_base_/gala.py']
 
 # the head's and the evaluator's re-balancing: one dict, tau stated once
 rebalance = dict(type='PredictionRebalancing', tau=1.4)
-
-model = dict(
-    head=dict(
-        type='RebalancedLinearClsHead',
-        rebalance=rebalance,
-        loss=dict(
-            _delete_=True,
-            type='GALALoss',
-            num_classes=365,
-            lambda1=1.0,
-            lambda2=1.0)))
-
-val_evaluator = dict(
-    type='RebalancedAccuracy', topk=(1, 5), rebalance=rebalance)
+model = dict(head=dict(_base_.gala_head, rebalance=rebalance))
+val_evaluator = dict(_base_.gala_evaluator, rebalance=rebalance)
 test_evaluator = val_evaluator
-# tools/test.py --tta: RebalancedAccuracy scores `pred_logits`, so the views'
-# logits are averaged too (MMPretrain's AverageClsScoreTTA keeps view 0's).
-tta_model = dict(type='AverageClsLogitsTTA')
-
-custom_hooks = [dict(type='AccumulatedGradientHook', interval=100)]

@@ -15,6 +15,7 @@ _base_ = [
     'mmpretrain::_base_/models/resnet34_cifar.py',
     '../_base_/datasets/cifar100-lt_bs64_autoaug.py',
     '../_base_/default_runtime.py',
+    '../_base_/gala.py',
 ]
 custom_imports = dict(imports=['mmlt'], allow_failed_imports=False)
 
@@ -25,27 +26,18 @@ rebalance = dict(type='PredictionRebalancing', tau=1.0)
 model = dict(
     backbone=dict(_delete_=True, type='CifarResNet', depth=32),
     head=dict(
-        type='RebalancedLinearClsHead',
+        _base_.gala_head,
         num_classes=100,
         in_channels=64,
         rebalance=rebalance,
-        loss=dict(
-            _delete_=True,
-            type='GALALoss',
-            num_classes=100,
-            lambda1=1.2,
-            lambda2=0.9)))
+        loss=dict(_base_.gala_head.loss, lambda1=1.2, lambda2=0.9)))
 
 train_dataloader = dict(dataset=dict(imbalance_factor=imbalance_factor))
 # the balanced test split; CIFAR-100-LT has no validation split
 val_dataloader = dict(dataset=dict(imbalance_factor=imbalance_factor))
 test_dataloader = val_dataloader
-val_evaluator = dict(
-    type='RebalancedAccuracy', topk=(1, 5), rebalance=rebalance)
+val_evaluator = dict(_base_.gala_evaluator, rebalance=rebalance)
 test_evaluator = val_evaluator
-# tools/test.py --tta: RebalancedAccuracy scores `pred_logits`, so the views'
-# logits are averaged too (MMPretrain's AverageClsScoreTTA keeps view 0's).
-tta_model = dict(type='AverageClsLogitsTTA')
 
 optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4))

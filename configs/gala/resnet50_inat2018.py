@@ -8,27 +8,10 @@
 # The iNaturalist 2018 val split is the test set of the long-tail protocol and
 # there is no validation split, so tau keeps the authors' value 1.5
 # (tools/analysis/select_tau.py refuses to choose it on the test split).
-_base_ = ['../baselines/resnet50_inat2018_ce.py']
+_base_ = ['../baselines/resnet50_inat2018_ce.py', '../_base_/gala.py']
 
 # the head's and the evaluator's re-balancing: one dict, tau stated once
 rebalance = dict(type='PredictionRebalancing', tau=1.5)
-
-model = dict(
-    head=dict(
-        type='RebalancedLinearClsHead',
-        rebalance=rebalance,
-        loss=dict(
-            _delete_=True,
-            type='GALALoss',
-            num_classes=8142,
-            lambda1=1.0,
-            lambda2=1.0)))
-
-val_evaluator = dict(
-    type='RebalancedAccuracy', topk=(1, 5), rebalance=rebalance)
+model = dict(head=dict(_base_.gala_head, rebalance=rebalance))
+val_evaluator = dict(_base_.gala_evaluator, rebalance=rebalance)
 test_evaluator = val_evaluator
-# tools/test.py --tta: RebalancedAccuracy scores `pred_logits`, so the views'
-# logits are averaged too (MMPretrain's AverageClsScoreTTA keeps view 0's).
-tta_model = dict(type='AverageClsLogitsTTA')
-
-custom_hooks = [dict(type='AccumulatedGradientHook', interval=100)]

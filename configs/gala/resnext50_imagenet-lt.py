@@ -11,27 +11,10 @@
 # deployable re-balancing store column masses estimated on the validation
 # split: `tools/analysis/estimate_column_mass.py CONFIG CKPT --split val
 # --out CKPT2`.
-_base_ = ['../baselines/resnext50_imagenet-lt_ce.py']
+_base_ = ['../baselines/resnext50_imagenet-lt_ce.py', '../_base_/gala.py']
 
 # the head's and the evaluator's re-balancing: one dict, tau stated once
 rebalance = dict(type='PredictionRebalancing', tau=1.7)
-
-model = dict(
-    head=dict(
-        type='RebalancedLinearClsHead',
-        rebalance=rebalance,
-        loss=dict(
-            _delete_=True,
-            type='GALALoss',
-            num_classes=1000,
-            lambda1=1.0,
-            lambda2=1.0)))
-
-val_evaluator = dict(
-    type='RebalancedAccuracy', topk=(1, 5), rebalance=rebalance)
+model = dict(head=dict(_base_.gala_head, rebalance=rebalance))
+val_evaluator = dict(_base_.gala_evaluator, rebalance=rebalance)
 test_evaluator = val_evaluator
-# tools/test.py --tta: RebalancedAccuracy scores `pred_logits`, so the views'
-# logits are averaged too (MMPretrain's AverageClsScoreTTA keeps view 0's).
-tta_model = dict(type='AverageClsLogitsTTA')
-
-custom_hooks = [dict(type='AccumulatedGradientHook', interval=100)]

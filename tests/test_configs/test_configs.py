@@ -8,6 +8,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import mmlt  # noqa: F401  (registers the hooks of the runtime config)
+from mmlt.models.heads import LogitsLinearClsHead
 
 from mmpretrain.registry import (DATA_SAMPLERS, DATASETS, HOOKS, METRICS,
                                  MODELS)
@@ -18,6 +19,8 @@ CONFIGS = sorted(
         osp.join(REPO_ROOT, 'configs', '**', '*.py'), recursive=True))
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 RUNTIME_CONFIG = 'configs/_base_/default_runtime.py'
+# fragments that only make sense in a `_base_` list after other configs
+FRAGMENTS = (RUNTIME_CONFIG, 'configs/_base_/gala.py')
 
 
 def dataset_num_classes(dataset_cfg):
@@ -78,7 +81,7 @@ def test_configs_are_found():
 @pytest.mark.parametrize('config', CONFIGS)
 def test_config(config):
     cfg = Config.fromfile(osp.join(REPO_ROOT, config))
-    if config != RUNTIME_CONFIG:  # the dataset configs import mmlt for it
+    if config not in FRAGMENTS:  # the dataset configs import mmlt for them
         assert cfg.get('custom_imports') == dict(
             imports=['mmlt'], allow_failed_imports=False), config
     init_default_scope('mmpretrain')
@@ -123,6 +126,18 @@ def test_config(config):
                 f'{class_counts}'
     elif cfg.get('data_preprocessor') is not None:
         assert {cfg.data_preprocessor.num_classes} == class_counts
+
+
+@pytest.mark.parametrize('config', CONFIGS)
+def test_num_classes_is_stated_once(config):
+    """The head fills in its loss's num_classes (LogitsLinearClsHead and
+    the heads built on it): a config that also gives it to the loss states
+    the class count twice."""
+    cfg = Config.fromfile(osp.join(REPO_ROOT, config))
+    head = (cfg.get('model') or {}).get('head') or {}
+    head_type = MODELS.get(head['type']) if 'type' in head else None
+    if head_type is not None and issubclass(head_type, LogitsLinearClsHead):
+        assert 'num_classes' not in (head.get('loss') or {}), config
 
 
 def evaluator_types(evaluator):

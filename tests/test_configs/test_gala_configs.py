@@ -29,7 +29,7 @@ def check_gala_parts(cfg, num_classes, tau):
     assert head.type == 'RebalancedLinearClsHead'
     assert head.num_classes == num_classes
     assert head.loss.type == 'GALALoss'
-    assert head.loss.num_classes == num_classes
+    assert 'num_classes' not in head.loss  # stated once, in the head
     rebalance = dict(type='PredictionRebalancing', tau=tau)
     assert head.rebalance == rebalance
     assert cfg.data_preprocessor.num_classes == num_classes
@@ -38,6 +38,7 @@ def check_gala_parts(cfg, num_classes, tau):
         assert evaluator.rebalance == rebalance
     assert [h.type for h in cfg.custom_hooks] == ['AccumulatedGradientHook']
     assert 'mmlt' in cfg.custom_imports.imports
+    assert cfg.tta_model.type == 'AverageClsLogitsTTA'
 
 
 @pytest.mark.parametrize('imbalance_factor', sorted(CIFAR))
@@ -104,6 +105,7 @@ def test_cifar_model_is_resnet32():
     backbone_params = sum(p.numel() for p in model.backbone.parameters())
     assert 0.45e6 < backbone_params < 0.47e6
     assert model(torch.zeros(2, 3, 32, 32), mode='tensor').shape == (2, 100)
+    assert model.head.loss_module.num_classes == 100  # from the head
 
 
 @pytest.mark.parametrize('name', sorted(LARGE))
@@ -132,3 +134,4 @@ def test_large_dataset_configs(name):
     with torch.no_grad():
         logits = model(torch.zeros(1, 3, 32, 32), mode='tensor')
     assert logits.shape == (1, num_classes)
+    assert model.head.loss_module.num_classes == num_classes  # from the head
