@@ -637,11 +637,8 @@ def machine_info(device: str) -> dict:
 
 
 def format_table(report: dict) -> str:
-    lines = [
-        f'GPU check on {report["machine"]["cuda_device"] or "CPU (dry run)"}, '
-        f'{report["seconds"]} s (target <= {TIME_TARGET_S} s)', ''
-    ]
-    lines.append(f'{"step":<15} {"status":<8} {"s":>6}  detail')
+    from mmlt.experiments import text_table
+    steps = []
     for name, step in report['steps'].items():
         detail = ''
         if name == 'cuda_tests':
@@ -650,32 +647,32 @@ def format_table(report: dict) -> str:
             detail = f'{step["precision"]}: {step["outcome"]}'
         elif name == 'amp_training':
             detail = f'loss backend {report["machine"]["loss_backend"]}'
-        lines.append(
-            f'{name:<15} {step["status"]:<8} {step["seconds"]:>6}  {detail}')
+        steps.append([name, step['status'], str(step['seconds']), detail])
+    lines = [
+        f'GPU check on {report["machine"]["cuda_device"] or "CPU (dry run)"}, '
+        f'{report["seconds"]} s (target <= {TIME_TARGET_S} s)', '',
+        text_table([('step', '<15'), ('status', '<8'), ('s', '>6'),
+                    ('detail', '')], steps)
+    ]
     runs = report['steps'].get('amp_training', {}).get('runs', [])
     if runs:
-        lines += [
-            '', f'{"model":<12} {"precision":<9} {"final loss":>10} '
-            f'{"stats vs fp32":>13} {"resume exact":>12} status'
-        ]
-        for r in runs:
-            diff = r.get('stats_rel_diff_vs_float32')
-            lines.append(f'{r["model"]:<12} {r["precision"]:<9} '
-                         f'{r["final_loss"]:>10.4f} '
-                         f'{"-" if diff is None else f"{diff:.2e}":>13} '
-                         f'{str(r["resume_bit_exact"]):>12} {r["status"]}')
+        lines += ['', text_table(
+            [('model', '<12'), ('precision', '<9'), ('final loss', '>10'),
+             ('stats vs fp32', '>13'), ('resume exact', '>12'),
+             ('status', '')],
+            [[r['model'], r['precision'], f'{r["final_loss"]:.4f}',
+              '-' if r.get('stats_rel_diff_vs_float32') is None else
+              f'{r["stats_rel_diff_vs_float32"]:.2e}',
+              str(r['resume_bit_exact']), r['status']] for r in runs])]
     rows = report['steps'].get('throughput', {}).get('rows', [])
     if rows:
-        lines += [
-            '', f'{"model":<15} {"loss":<12} {"precision":<9} '
-            f'{"images/s":>10} {"x CE time":>9} {"peak MiB":>9}'
-        ]
-        for r in rows:
-            peak = r['peak_memory_mib']
-            lines.append(f'{r["model"]:<15} {r["loss"]:<12} '
-                         f'{r["precision"]:<9} {r["images_per_s"]:>10.1f} '
-                         f'{r["time_vs_CE"]:>9.3f} '
-                         f'{"-" if peak is None else f"{peak:.0f}":>9}')
+        lines += ['', text_table(
+            [('model', '<15'), ('loss', '<12'), ('precision', '<9'),
+             ('images/s', '>10'), ('x CE time', '>9'), ('peak MiB', '>9')],
+            [[r['model'], r['loss'], r['precision'],
+              f'{r["images_per_s"]:.1f}', f'{r["time_vs_CE"]:.3f}',
+              '-' if r['peak_memory_mib'] is None else
+              f'{r["peak_memory_mib"]:.0f}'] for r in rows])]
     return '\n'.join(lines)
 
 

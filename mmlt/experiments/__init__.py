@@ -16,7 +16,7 @@ from .selection import (DEFAULT_TAUS, SELECTION_METRIC, SELECTION_RULE,
 from .split_record import SplitRecord
 from .test_dump import read_test_dump, write_test_dump
 from .writers import (TABLE_COLUMNS, figures_table, format_figure,
-                      markdown_table, plot_grouped_bars,
+                      markdown_table, plot_grouped_bars, text_table,
                       plot_per_class_accuracy, to_json, write_json)
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     'max_epochs_options', 'show_training_progress', 'train', 'load_runner',
     'build_split_loader',
     'collect_split', 'loader_metainfo', 'find_head', 'machine_info',
-    'TABLE_COLUMNS', 'format_figure', 'markdown_table', 'figures_table',
+    'TABLE_COLUMNS', 'format_figure', 'markdown_table', 'text_table',
+    'figures_table',
     'to_json', 'write_json', 'plot_per_class_accuracy', 'plot_grouped_bars'
 ]

@@ -1,7 +1,7 @@
 """Writers of experiment results: Markdown tables, JSON and plots."""
 import json
 import math
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -41,6 +41,28 @@ def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[str]],
     ]
     lines += ['| ' + ' | '.join(row) + ' |' for row in rows]
     return '\n'.join(lines)
+
+
+def text_table(columns: Sequence[Tuple[str, str]],
+               rows: Sequence[Sequence[str]]) -> str:
+    """A plain-text table of fixed-width columns, one space apart.
+
+    Args:
+        columns (Sequence[tuple[str, str]]): Per column its title and its
+            format spec for the title and the cells, e.g. ``'<12'`` (left,
+            12 characters), ``'>9'`` (right) or ``''`` (as is).
+        rows (Sequence[Sequence[str]]): The cells, already formatted.
+
+    Returns:
+        str: The header line and one line per row.
+    """
+    for row in rows:
+        if len(row) != len(columns):
+            raise ValueError(f'A row has {len(row)} cells for '
+                             f'{len(columns)} columns: {list(row)}.')
+    return '\n'.join(' '.join(f'{cell:{spec}}'
+                              for cell, (_, spec) in zip(line, columns))
+                     for line in [[title for title, _ in columns], *rows])
 
 
 def figures_table(rows: Sequence[Dict], digits: int = 2) -> str:

@@ -7,7 +7,7 @@ import pytest
 
 from mmlt.experiments import (figures_table, format_figure, machine_info,
                               markdown_table, plot_grouped_bars,
-                              plot_per_class_accuracy, write_json)
+                              plot_per_class_accuracy, text_table, write_json)
 
 FIGS = dict(top1=71.234, mean_class_acc=64.5, many=90.0, medium=60.125,
             few=math.nan, ece=4.567, class_acc=[90.0, 60.125, 43.375])
@@ -52,3 +52,15 @@ def test_machine_info():
     assert info['threads_requested'] == 2 and info['devices'] == ['cpu']
     assert info['logical_cpus'] >= 1 and info['cuda_device'] is None
     assert info['git_commit'] is None or len(info['git_commit']) >= 40
+
+
+def test_text_table():
+    table = text_table([('model', '<6'), ('img/s', '>7'), ('status', '')],
+                       [['r32', '1234.5', 'pass'], ['resnext', '9.0', '']])
+    assert table.split('\n') == [
+        'model    img/s status',
+        'r32     1234.5 pass',
+        'resnext     9.0 ',  # a cell wider than its column is kept whole
+    ]
+    with pytest.raises(ValueError, match='A row has 2 cells for 3 columns'):
+        text_table([('a', ''), ('b', ''), ('c', '')], [['1', '2']])
