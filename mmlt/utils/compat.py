@@ -8,61 +8,76 @@ would load every checkpoint with full pickle, so ``import mmlt`` refuses
 them.
 
 1. Checkpoint loading (on torch >= 2.6 mmengine's own checkpoints no longer
-   load with the default ``weights_only=True``). mmengine's checkpoint
-   schemes (local files, ``http(s)://`` and the ``torchvision://`` /
-   ``mmcls://`` / ``open-mmlab://`` names that resolve to URLs, ``s3://`` /
-   ``petrel://``, ``pavi://``) are re-registered so that every file is read
-   by torch's weights-only unpickler with a small allowlist: exactly the
-   globals an mmengine checkpoint holds besides tensors and containers
-   (:class:`~mmengine.logging.HistoryBuffer` from the message hub, numpy
-   arrays, dtypes and scalars, and the two annealing functions that
-   :class:`~mmengine.optim.OneCycleParamScheduler`, the base of
-   ``OneCycleLR``, keeps as ``anneal_func`` in its state). A file that needs
-   any other global is refused with :class:`UntrustedCheckpointError`, which
-   names the global. A trusted file can still be loaded with full pickle by
-   setting the environment variable ``MMLT_TRUST_CHECKPOINTS=1`` (the
-   tools also accept ``trust_checkpoints = True`` in the config). A local
-   file that is empty, not a PyTorch checkpoint at all, or truncated is an
-   error that names the file and says which (:class:`CorruptCheckpointError`).
+   load with the default ``weights_only=True``). mmengine's own loaders of
+   every checkpoint scheme (local files, ``http(s)://`` and the
+   ``torchvision://`` / ``mmcls://`` / ``open-mmlab://`` names that resolve
+   to URLs, ``s3://`` / ``petrel://``, ``pavi://``) are re-registered wrapped
+   in mmlt's policy: every file is read by torch's weights-only unpickler
+   with a small allowlist: exactly the globals an mmengine checkpoint holds
+   besides tensors and containers (:class:`~mmengine.logging.HistoryBuffer`
+   from the message hub, numpy arrays, dtypes and scalars, and the two
+   annealing functions that :class:`~mmengine.optim.OneCycleParamScheduler`,
+   the base of ``OneCycleLR``, keeps as ``anneal_func`` in its state). A
+   file that needs any other global is refused with
+   :class:`UntrustedCheckpointError`, which names the global. A trusted file
+   can still be loaded with full pickle by setting the environment variable
+   ``MMLT_TRUST_CHECKPOINTS=1`` (the tools also accept
+   ``trust_checkpoints = True`` in the config). A local path (no scheme)
+   that is empty, not a PyTorch checkpoint at all, or truncated is an error
+   that names the file and says which (:class:`CorruptCheckpointError`).
 2. Distributed initialisation without CUDA. mmengine's ``pytorch``,
    ``slurm`` and ``mpi`` launchers call ``torch.cuda.set_device``
    unconditionally, which fails on a CPU-only machine. When CUDA is not
    available the call is skipped, so ``init_dist(..., backend='gloo')``
    works for CPU multi-process runs.
 
-Why not less code. ``torch.serialization.add_safe_globals`` with mmengine's
-own loaders would cover the schemes that call ``torch.load`` with its
-default (local files, ``s3://`` / ``petrel://``, ``pavi://``), but not the
-URL schemes: mmengine's ``load_from_http`` (also behind ``torchvision://``,
-``mmcls://`` and ``open-mmlab://`` names) goes through
-``torch.hub.load_state_dict_from_url``, whose ``weights_only`` defaults to
-False, so a downloaded file would still be unpickled in full; nor would it
-give the refusal message that names the global and the opt-in. Initialising
-a ``gloo`` process group before the runner (``Runner.setup_env`` then skips
-``init_dist``) works for mmlt's tools only: MMPretrain's own tools, which
-import mmlt through ``custom_imports``, call ``init_dist`` themselves and
-need patch 2 to run on CPU.
+What is left, and why (mmengine's loaders and torch's public
+``torch.serialization`` API do the rest):
+
+- mmengine's ``load_url`` is replaced: ``load_from_http`` (also behind
+  ``torchvision://``, ``mmcls://`` and ``open-mmlab://`` URLs) goes through
+  ``torch.hub.load_state_dict_from_url``, whose ``weights_only`` defaults
+  to False, so without it a downloaded file would be unpickled in full.
+- The other loaders call ``torch.load`` without ``weights_only``, so the
+  opt-in reaches them only through torch's own switch for that case,
+  ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``, which the policy sets around each
+  load: to 1 for a trusted load, to 0 otherwise (so the same variable set by
+  the user cannot silently turn the allowlist off). Checkpoints are loaded
+  from one thread, as mmengine's runner does.
+- The allowlist is entered with ``torch.serialization.safe_globals`` around
+  mmengine's loads, not ``add_safe_globals``, which would widen every
+  ``torch.load`` of the process; and it holds a stand-in for
+  ``builtins.getattr`` that resolves only the few attributes above (torch's
+  allowlist takes whole globals, and plain ``getattr`` of an allowed class
+  reaches any of its attributes).
+- The refusal message (the global, the opt-in) replaces torch's.
+- Patch 2 stays: a ``gloo`` process group initialised before the runner
+  (``Runner.setup_env`` then skips ``init_dist``) works for mmlt's tools
+  only; MMPretrain's own tools, which import mmlt through
+  ``custom_imports``, call ``init_dist`` themselves and reach
+  ``torch.cuda.set_device`` through the private ``_init_dist_*`` functions,
+  the only place to skip it.
 """
 import functools
-import io
 import logging
 import os
 import os.path as osp
 import pickle
 import re
-import tempfile
+import warnings
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
-from mmengine.dist import get_dist_info
 from mmengine.logging import HistoryBuffer, print_log
 from mmengine.optim.scheduler.param_scheduler import OneCycleParamScheduler
 from mmengine.utils import digit_version
 
 MIN_TORCH_VERSION = '2.6.0'
 TRUST_ENV_VAR = 'MMLT_TRUST_CHECKPOINTS'
+# torch.load's own switch to full pickle for calls without weights_only
+_TORCH_FULL_PICKLE_ENV_VAR = 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'
 _TRUE_VALUES = ('1', 'true', 'yes', 'on')
 _FALSE_VALUES = ('', '0', 'false', 'no', 'off')
 
@@ -229,27 +244,49 @@ def _unsupported_global(error: Exception) -> Optional[str]:
     return None
 
 
-def _load_with_policy(source: str, load: Callable[[bool], Any]) -> Any:
-    """Run ``load(weights_only)`` under mmlt's checkpoint policy.
+@contextmanager
+def _torch_load_default(weights_only: bool) -> Iterator[None]:
+    """Make ``torch.load`` calls that leave ``weights_only`` unset (as
+    mmengine's loaders do) use ``weights_only``, through torch's
+    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``; restore it afterwards."""
+    previous = os.environ.get(_TORCH_FULL_PICKLE_ENV_VAR)
+    os.environ[_TORCH_FULL_PICKLE_ENV_VAR] = '0' if weights_only else '1'
+    try:
+        with warnings.catch_warnings():
+            # torch's warning names its variable; mmlt's names the opt-in
+            warnings.filterwarnings(
+                'ignore', f'Environment variable {_TORCH_FULL_PICKLE_ENV_VAR}')
+            yield
+    finally:
+        if previous is None:
+            del os.environ[_TORCH_FULL_PICKLE_ENV_VAR]
+        else:
+            os.environ[_TORCH_FULL_PICKLE_ENV_VAR] = previous
+
+
+def _load_with_policy(source: str, load: Callable[[], Any]) -> Any:
+    """Run ``load()`` (an mmengine loader) under mmlt's checkpoint policy.
 
     Args:
         source (str): Name of the checkpoint, for messages.
-        load (Callable[[bool], Any]): Loads the checkpoint, with torch's
-            weights-only unpickler if its argument is True.
+        load (Callable[[], Any]): Loads the checkpoint with ``torch.load``.
 
     Returns:
         The loaded checkpoint.
     """
-    if checkpoints_trusted():
+    trusted = checkpoints_trusted()
+    if trusted:
         print_log(
             f'{TRUST_ENV_VAR} is set: loading {source} with full pickle.',
             logger='current',
             level=logging.WARNING)
-        return load(False)
-    with torch.serialization.safe_globals(checkpoint_allowlist()):
+    with _torch_load_default(weights_only=not trusted), \
+            torch.serialization.safe_globals(checkpoint_allowlist()):
         try:
-            return load(True)
+            return load()
         except pickle.UnpicklingError as error:
+            if trusted:
+                raise
             name = _unsupported_global(error) or 'an object'
             raise UntrustedCheckpointError(
                 f'Refusing to load checkpoint {source}: it needs {name}, '
@@ -263,179 +300,72 @@ def _load_with_policy(source: str, load: Callable[[bool], Any]) -> Any:
                 f'Unpickler message: {error}') from error
 
 
-def load_from_local(filename: str, map_location=None) -> Any:
-    """Load a local checkpoint file under mmlt's checkpoint policy.
+def _with_policy(loader: Callable, local: bool = False) -> Callable:
+    """Wrap an mmengine checkpoint loader in :func:`_load_with_policy`; for
+    local files also refuse empty, foreign and truncated files."""
 
-    Args:
-        filename (str): Path of the checkpoint (``~`` is expanded).
-        map_location: Same as :func:`torch.load`.
+    @functools.wraps(loader)
+    def load(filename: str, *args, **kwargs) -> Any:
+        if not local:
+            return _load_with_policy(
+                filename, lambda: loader(filename, *args, **kwargs))
+        filename = osp.expanduser(filename)
+        if not osp.isfile(filename):
+            raise FileNotFoundError(f'{filename} can not be found.')
+        check_checkpoint_file(filename)
+        try:
+            return _load_with_policy(
+                filename, lambda: loader(filename, *args, **kwargs))
+        except (EOFError, OSError) as error:
+            raise _truncated(filename, error) from error
+        except RuntimeError as error:  # torch's messages for a cut-off file
+            if not re.search(r'PytorchStreamReader|EOF|corrupt', str(error)):
+                raise
+            raise _truncated(filename, error) from error
 
-    Returns:
-        The loaded checkpoint.
-    """
-    filename = osp.expanduser(filename)
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'{filename} can not be found.')
-    check_checkpoint_file(filename)
-    try:
-        return _load_with_policy(
-            filename, lambda weights_only: torch.load(
-                filename, map_location=map_location,
-                weights_only=weights_only))
-    except (EOFError, OSError) as error:
-        raise _truncated(filename, error) from error
-    except RuntimeError as error:  # torch's messages for a cut-off file
-        if not re.search(r'PytorchStreamReader|EOF|corrupt', str(error)):
-            raise
-        raise _truncated(filename, error) from error
-
-
-def load_from_http(
-    filename: str,
-    map_location=None,
-    model_dir: Optional[str] = None,
-    progress: bool = os.isatty(0)) -> Any:
-    """Download (rank 0 first) and load a checkpoint from a URL.
-
-    Args:
-        filename (str): ``http://`` or ``https://`` URL.
-        map_location: Same as :func:`torch.load`.
-        model_dir (str, optional): Download directory; torch hub's
-            checkpoint directory if None.
-        progress (bool): Whether to show a download progress bar.
-
-    Returns:
-        The loaded checkpoint.
-    """
-
-    def load(weights_only: bool) -> Any:
-        return torch.hub.load_state_dict_from_url(
-            filename,
-            model_dir=model_dir,
-            map_location=map_location,
-            progress=progress,
-            weights_only=weights_only)
-
-    rank, world_size = get_dist_info()
-    if rank == 0:
-        checkpoint = _load_with_policy(filename, load)
-    if world_size > 1:
-        torch.distributed.barrier()
-        if rank > 0:
-            checkpoint = _load_with_policy(filename, load)
-    return checkpoint
+    return load
 
 
-def load_from_ceph(filename: str, map_location=None, backend='petrel') -> Any:
-    """Load a checkpoint from an ``s3://`` or ``petrel://`` path.
-
-    Args:
-        filename (str): Path with an s3 / petrel prefix.
-        map_location: Same as :func:`torch.load`.
-        backend (str): mmengine file backend. Defaults to 'petrel'.
-
-    Returns:
-        The loaded checkpoint.
-    """
-    from mmengine.fileio import get_file_backend
-    file_backend = get_file_backend(
-        filename, backend_args={'backend': backend})
-    content = file_backend.get(filename)
-    return _load_with_policy(
-        filename, lambda weights_only: torch.load(
-            io.BytesIO(content),
-            map_location=map_location,
-            weights_only=weights_only))
-
-
-def load_from_pavi(filename: str, map_location=None) -> Any:
-    """Load a checkpoint from the ``pavi://`` model cloud.
-
-    Args:
-        filename (str): Path with the pavi prefix.
-        map_location: Same as :func:`torch.load`.
-
-    Returns:
-        The loaded checkpoint.
-    """
-    try:
-        from pavi import modelcloud
-    except ImportError as error:
-        raise ImportError(
-            'Please install pavi to load checkpoint from modelcloud.'
-        ) from error
-    model = modelcloud.get(filename[len('pavi://'):])
-    with tempfile.TemporaryDirectory() as tmp_dir:
-        downloaded_file = osp.join(tmp_dir, model.name)
-        model.download(downloaded_file)
-        return load_from_local(downloaded_file, map_location)
-
-
-def load_from_openmmlab(filename: str, map_location=None) -> Any:
-    """Load a checkpoint named ``open-mmlab://NAME`` or ``openmmlab://NAME``.
-
-    Args:
-        filename (str): The prefixed model name.
-        map_location: Same as :func:`torch.load`.
-
-    Returns:
-        The loaded checkpoint.
-    """
-    from mmengine.runner import checkpoint as mmengine_checkpoint
-    model_name = filename.split('://', 1)[1]
-    deprecated_names = mmengine_checkpoint.get_deprecated_model_names()
-    if model_name in deprecated_names:
-        print_log(
-            f'{filename} is deprecated in favor of '
-            f'{deprecated_names[model_name]}',
-            logger='current')
-        model_name = deprecated_names[model_name]
-    model_url = mmengine_checkpoint.get_external_models()[model_name]
-    if model_url.startswith(('http://', 'https://')):
-        return load_from_http(model_url, map_location=map_location)
-    return load_from_local(
-        osp.join(mmengine_checkpoint._get_mmengine_home(), model_url),
-        map_location)
+def _load_url(url: str, *args, **kwargs) -> Any:
+    """``torch.hub.load_state_dict_from_url`` (mmengine's ``load_url``) with
+    ``weights_only`` unless checkpoints are trusted: torch.hub's default is
+    full pickle."""
+    return torch.hub.load_state_dict_from_url(
+        url, *args, weights_only=not checkpoints_trusted(), **kwargs)
 
 
 def patch_checkpoint_loading() -> None:
-    """Register mmlt's loaders for mmengine's checkpoint schemes."""
-    from mmengine.runner import checkpoint as mmengine_checkpoint
-    loader = mmengine_checkpoint.CheckpointLoader
-    loader.register_scheme('', load_from_local, force=True)
-    loader.register_scheme(('http://', 'https://'), load_from_http, force=True)
-    loader.register_scheme([r'(\S+\:)?s3://', r'(\S+\:)?petrel://'],
-                           load_from_ceph,
-                           force=True)
-    loader.register_scheme('pavi://', load_from_pavi, force=True)
-    loader.register_scheme(('open-mmlab://', 'openmmlab://'),
-                           load_from_openmmlab,
-                           force=True)
-    # ``torchvision://`` and ``mmcls://`` call this module-level name.
-    mmengine_checkpoint.load_from_http = load_from_http
-
-
-@contextmanager
-def _cuda_set_device_skipped() -> Iterator[None]:
-    """Make ``torch.cuda.set_device`` a no-op (only used without CUDA)."""
-    set_device = torch.cuda.set_device
-    torch.cuda.set_device = lambda device: None
-    try:
-        yield
-    finally:
-        torch.cuda.set_device = set_device
+    """Register mmengine's loaders, wrapped in mmlt's policy, for their
+    checkpoint schemes."""
+    from mmengine.runner import checkpoint as ckpt
+    ckpt.load_url = _load_url
+    for prefixes, loader in [
+        ('', ckpt.load_from_local),
+        (('http://', 'https://'), ckpt.load_from_http),
+        ('pavi://', ckpt.load_from_pavi),
+        ([r'(\S+\:)?s3://', r'(\S+\:)?petrel://'], ckpt.load_from_ceph),
+        (('modelzoo://', 'torchvision://'), ckpt.load_from_torchvision),
+        (('open-mmlab://', 'openmmlab://'), ckpt.load_from_openmmlab),
+        ('mmcls://', ckpt.load_from_mmcls),
+    ]:
+        ckpt.CheckpointLoader.register_scheme(
+            prefixes, _with_policy(loader, local=prefixes == ''), force=True)
 
 
 def _without_cuda_set_device(init_fn: Callable) -> Callable:
     """Wrap a launcher's init function to skip ``torch.cuda.set_device``
-    when CUDA is not available."""
+    (restored after the call) when CUDA is not available."""
 
     @functools.wraps(init_fn)
     def init_dist_launcher(*args, **kwargs):
         if torch.cuda.is_available():
             return init_fn(*args, **kwargs)
-        with _cuda_set_device_skipped():
+        set_device = torch.cuda.set_device
+        torch.cuda.set_device = lambda device: None
+        try:
             return init_fn(*args, **kwargs)
+        finally:
+            torch.cuda.set_device = set_device
 
     init_dist_launcher.__mmlt_patched__ = True
     return init_dist_launcher

@@ -16,6 +16,7 @@ from mmengine.logging import HistoryBuffer
 from mmengine.model import BaseModel
 from mmengine.optim.scheduler.param_scheduler import OneCycleParamScheduler
 from mmengine.runner import Runner
+from mmengine.runner import checkpoint as ckpt
 from mmengine.runner.checkpoint import _load_checkpoint
 from torch.distributed.elastic.utils.distributed import get_free_port
 from torch.utils.data import Dataset
@@ -301,16 +302,66 @@ def test_http_scheme_uses_the_same_policy(tmp_path, monkeypatch):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     url = f'http://127.0.0.1:{server.server_address[1]}'
+    # the model-zoo names that resolve to URLs
+    monkeypatch.setattr(
+        ckpt, 'get_torchvision_models',
+        lambda: dict(good=f'{url}/{good.name}', custom=f'{url}/custom.pth'))
+    monkeypatch.setattr(
+        ckpt, 'get_external_models',
+        lambda: dict(good=f'{url}/{good.name}', custom=f'{url}/custom.pth'))
     try:
-        checkpoint = _load_checkpoint(f'{url}/{good.name}')
-        assert isinstance(
-            checkpoint['message_hub']['log_scalars']['train/loss'],
-            HistoryBuffer)
-        with pytest.raises(UntrustedCheckpointError, match='CustomObject'):
-            _load_checkpoint(f'{url}/custom.pth')
+        for prefix in ('', 'torchvision://', 'open-mmlab://'):
+            good_name = f'{url}/{good.name}' if not prefix else 'good'
+            checkpoint = _load_checkpoint(prefix + good_name)
+            assert isinstance(
+                checkpoint['message_hub']['log_scalars']['train/loss'],
+                HistoryBuffer)
+            custom = f'{url}/custom.pth' if not prefix else 'custom'
+            with pytest.raises(UntrustedCheckpointError, match='CustomObject'):
+                _load_checkpoint(prefix + custom)
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_object_store_scheme_uses_the_same_policy(tmp_path, monkeypatch):
+    """``s3://`` / ``petrel://`` files, read through mmengine's file
+    backend (faked here), are unpickled under the same allowlist."""
+    monkeypatch.delenv(TRUST_ENV_VAR, raising=False)
+    _, good = save_mmengine_checkpoint(tmp_path)
+    torch.save(dict(obj=CustomObject(1)), tmp_path / 'custom.pth')
+
+    class Backend:
+
+        def get(self, filename):
+            return (tmp_path / filename.rsplit('/', 1)[1]).read_bytes()
+
+    monkeypatch.setattr(ckpt, 'get_file_backend', lambda *a, **k: Backend())
+    checkpoint = _load_checkpoint(f's3://bucket/{good.name}')
+    assert isinstance(checkpoint['message_hub']['log_scalars']['train/loss'],
+                      HistoryBuffer)
+    with pytest.raises(UntrustedCheckpointError, match='CustomObject'):
+        _load_checkpoint('s3://bucket/custom.pth')
+    monkeypatch.setenv(TRUST_ENV_VAR, '1')
+    assert _load_checkpoint('s3://bucket/custom.pth')['obj'].value == 1
+
+
+def test_torch_full_pickle_variable_does_not_bypass_the_allowlist(
+        tmp_path, monkeypatch):
+    """mmengine's loaders leave ``weights_only`` unset, so torch's own
+    TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD would switch them to full pickle: mmlt
+    overrides it around each load and restores it afterwards."""
+    monkeypatch.delenv(TRUST_ENV_VAR, raising=False)
+    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+    path = tmp_path / 'custom.pth'
+    torch.save(dict(obj=CustomObject(2)), path)
+    with pytest.raises(UntrustedCheckpointError, match='CustomObject'):
+        _load_checkpoint(str(path), map_location='cpu')
+    assert os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] == '1'
+    monkeypatch.delenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD')
+    monkeypatch.setenv(TRUST_ENV_VAR, '1')
+    assert _load_checkpoint(str(path))['obj'].value == 2
+    assert 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' not in os.environ
 
 
 def _all_reduce_worker(rank, world_size, port, results):
