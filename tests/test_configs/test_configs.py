@@ -20,7 +20,8 @@ CONFIGS = sorted(
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 RUNTIME_CONFIG = 'configs/_base_/default_runtime.py'
 # fragments that only make sense in a `_base_` list after other configs
-FRAGMENTS = (RUNTIME_CONFIG, 'configs/_base_/gala.py')
+FRAGMENTS = (RUNTIME_CONFIG, 'configs/_base_/gala.py',
+             'configs/_base_/lort_stage2.py')
 
 
 def dataset_num_classes(dataset_cfg):
