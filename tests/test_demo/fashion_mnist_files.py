@@ -120,8 +120,13 @@ def first_best(grid, score) -> object:
 
 
 def check_figures(row: dict, expected: dict, class_acc: bool = True) -> None:
+    # Accuracies count samples: equal up to float64 rounding. ECE sums
+    # confidences of float32 logits, which differ in the last bits between
+    # the pipeline's batches and the one batch here (~1e-7 relative per
+    # sample, so up to 100 x 1e-7 = 1e-5 percent).
     for key in ('top1', 'mean_class_acc', 'many', 'medium', 'few', 'ece'):
-        assert abs(row[key] - expected[key]) < 1e-6, (key, row[key],
-                                                      expected[key])
+        tolerance = 1e-5 if key == 'ece' else 1e-6
+        assert abs(row[key] - expected[key]) < tolerance, (key, row[key],
+                                                           expected[key])
     if class_acc:
         np.testing.assert_allclose(row['class_acc'], expected['class_acc'])
