@@ -9,7 +9,7 @@ from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
 
 from mmlt.evaluation.shot_groups import (check_shot_thresholds,
-                                         shot_group_masks)
+                                         shot_group_masks, to_counts_array)
 from mmlt.models.losses.gala_loss import GALALoss
 from mmlt.models.losses.utils import check_batch_labels
 
@@ -145,10 +145,9 @@ class AccumulatedGradientHook(Hook):
                 'from zero.')
         counts = self._train_class_counts(runner, self.losses[0].num_classes)
         for loss in self.losses:
-            if counts.size != loss.num_classes:
-                raise ValueError(
-                    f'The training set has {counts.size} classes but '
-                    f'GALALoss has num_classes={loss.num_classes}.')
+            counts = to_counts_array(
+                counts, loss.num_classes,
+                f'the logits of GALALoss (num_classes={loss.num_classes})')
         self.groups = shot_group_masks(
             torch.from_numpy(counts), self.many_shot_thr, self.low_shot_thr)
 
@@ -243,11 +242,11 @@ class AccumulatedGradientHook(Hook):
         """Training images per class: the ``train_class_counts`` argument,
         else the training dataset's metainfo, else its labels."""
         if self.train_class_counts is not None:
-            return np.asarray(self.train_class_counts, dtype=np.int64)
+            return np.asarray(self.train_class_counts)
         dataset = runner.train_dataloader.dataset
         counts = getattr(dataset, 'metainfo', {}).get('train_class_counts')
         if counts is not None:
-            return np.asarray(counts, dtype=np.int64)
+            return np.asarray(counts)
         if hasattr(dataset, 'get_gt_labels'):
             return np.bincount(
                 np.asarray(dataset.get_gt_labels()), minlength=num_classes)

@@ -108,9 +108,14 @@ def test_class_counts_fallback_and_errors():
     assert hook.groups['few'].tolist() == [True] * 4
 
     with pytest.raises(
-            ValueError, match='6 classes but GALALoss has '
-            'num_classes=5'):
+            ValueError, match=r'train_class_counts has 6 entries but the '
+            r'logits of GALALoss \(num_classes=5\) have 5 classes'):
         hook.before_train(make_runner(Wrapper(GALALoss(5)), 'gala_bad'))
+    # validated as every metric's counts are, not cast
+    for bad in ((300, 101, 100, 20, 19.5, 4), (300, 101, 100, 20, -1, 4)):
+        with pytest.raises(ValueError, match='non-negative integers'):
+            hook.before_train(
+                make_runner(Wrapper(GALALoss(6)), 'gala_bad', counts=bad))
     with pytest.raises(RuntimeError, match='found no GALALoss'):
         hook.before_train(make_runner(nn.Linear(2, 2), 'gala_none'))
     with pytest.raises(ValueError, match='interval'):
