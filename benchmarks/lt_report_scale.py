@@ -4,13 +4,16 @@ validation x classes), without and with ``pred_logits``.
 
 The dump is written by ``write_test_dump`` in the format of mmengine's
 ``DumpResults`` (a pickled list of per-sample dicts of tensors) from seeded
-random logits; training counts follow an exponential profile from 1,000 to 2
-images (iNat 2018's range). For each dump two child processes run: one that
-only reads it (``read_test_dump``) and the report itself. Each child's
-elapsed and CPU seconds (user + system) and peak resident memory come from
-``wait4``; the memory is compared with the bytes of the scores and of the
-arrays read (scores, and logits where dumped), after subtracting the peak of
-a child that only imports the report's modules. The 1-minute load average
+random logits, in a child process (``--write-dump``); training counts follow
+an exponential profile from 1,000 to 2 images (iNat 2018's range). For each
+dump two child processes run: one that only reads it (``read_test_dump``)
+and the report itself. Each child's elapsed and CPU seconds (user + system)
+and peak resident memory come from ``wait4``; the memory is compared with
+the bytes of the scores and of the arrays read (scores, and logits where
+dumped), after subtracting the peak of a child that only imports the
+report's modules. On Linux a child's ``ru_maxrss`` is at least its parent's
+peak (the memory it was forked from), which is why this process writes no
+dump itself; its own peak is recorded as that floor. The 1-minute load average
 before and after each child is recorded: on a shared machine the elapsed
 seconds grow with the load, the CPU seconds much less.
 
@@ -31,7 +34,7 @@ import torch
 
 from mmlt.datasets.long_tail_profile import long_tail_class_counts
 from mmlt.experiments import machine_info, markdown_table, write_test_dump
-from mmlt.experiments.timing import run_child
+from mmlt.experiments.timing import proc_status_kib, run_child
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 IMPORTS_ONLY = ('import matplotlib.figure, mmlt.report; '
@@ -45,6 +48,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--out', help='JSON file to write')
     parser.add_argument(
         '--tmp-dir', help='where the dumps go (default: a temporary dir)')
+    parser.add_argument(
+        '--write-dump',
+        metavar='PATH',
+        help='only write the dump of '
+        '--num-samples x --num-classes (what the child that writes it runs)')
+    parser.add_argument(
+        '--with-logits', action='store_true', help='with --write-dump')
     return parser.parse_args(argv)
 
 
@@ -104,9 +114,12 @@ def markdown(report: Dict) -> str:
     ], rows, [False, True, False] + [True] * 6)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> Dict:
+def main(argv: Optional[Sequence[str]] = None) -> Optional[Dict]:
     args = parse_args(argv)
     n, c = args.num_samples, args.num_classes
+    if args.write_dump:
+        write_dump(args.write_dump, n, c, args.with_logits)
+        return None
     counts = long_tail_class_counts(c, 1000, 500)
     scores_bytes = n * c * 4
     baseline = run_child(['-c', IMPORTS_ONLY], REPO_ROOT)['peak_rss_bytes']
@@ -114,7 +127,14 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     with tempfile.TemporaryDirectory(dir=args.tmp_dir) as tmp:
         for with_logits in (False, True):
             dump = osp.join(tmp, f'dump_logits{int(with_logits)}.pkl')
-            write_dump(dump, n, c, with_logits)
+            # in a child: a child's ru_maxrss is at least this process's
+            # peak, which writing the dump here would raise to GiBs
+            run_child([
+                'benchmarks/lt_report_scale.py', '--write-dump', dump,
+                '--num-samples',
+                str(n), '--num-classes',
+                str(c)
+            ] + ['--with-logits'] * with_logits, REPO_ROOT)
             arrays_bytes = scores_bytes * (2 if with_logits else 1)
             read = measure([
                 '-c', f'{IMPORTS_ONLY}; from mmlt.experiments import '
@@ -138,11 +158,14 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
         num_classes=c,
         scores_bytes=scores_bytes,
         imports_peak_rss_bytes=baseline,
+        parent_peak_rss_bytes=1024 * proc_status_kib('VmHWM'),
         rows=rows,
         machine=machine_info(torch.get_num_threads(), ['cpu']))
     gib = 2.0**30
     print(f'lt_report.py on {n} x {c} scores ({scores_bytes / gib:.2f} GiB '
-          f'float32); imports alone peak at {baseline / gib:.2f} GiB')
+          f'float32); imports alone peak at {baseline / gib:.2f} GiB, this '
+          f'process (a floor of the children\'s peaks) at '
+          f'{report["parent_peak_rss_bytes"] / gib:.2f} GiB')
     print(markdown(report))
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)

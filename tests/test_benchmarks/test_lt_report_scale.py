@@ -40,14 +40,16 @@ def test_tiny_run_writes_the_table_and_json(tmp_path, capsys, monkeypatch):
     children = []
 
     def in_process(args, cwd):
-        """The child's command run here; peaks of 100, 101, ... MiB."""
+        """The child's command run here; peaks of 100, 101, ... MiB in the
+        order imports, then per dump: write, read, report."""
         assert cwd == REPO_ROOT
         if args[0] == '-c':
             exec(args[1], {})
         else:
             monkeypatch.setattr(sys, 'argv', list(args))
             runpy.run_path(osp.join(cwd, args[0]), run_name='__main__')
-            assert osp.isfile(osp.join(args[-1], 'report.html'))
+            if args[0] == 'tools/analysis/lt_report.py':
+                assert osp.isfile(osp.join(args[-1], 'report.html'))
         children.append(args)
         return dict(
             seconds=0.5,
@@ -61,7 +63,10 @@ def test_tiny_run_writes_the_table_and_json(tmp_path, capsys, monkeypatch):
          str(out)])
     with open(out) as f:
         assert json.load(f) == report
-    assert len(children) == 5  # imports, then read and report per dump
+    assert len(children) == 7
+    write, read = children[4], children[5]  # of the dump with logits
+    assert write[:2] == ['benchmarks/lt_report_scale.py', '--write-dump']
+    assert write[-1] == '--with-logits' and repr(write[2]) in read[1]
     assert report['scores_bytes'] == 50 * 12 * 4
     assert report['imports_peak_rss_bytes'] == 100 * 2**20
     assert [row['dump']
@@ -71,10 +76,12 @@ def test_tiny_run_writes_the_table_and_json(tmp_path, capsys, monkeypatch):
         row[step]['extra_rss_bytes'] for row in report['rows']
         for step in ('read', 'report')
     ]
-    assert extra == [2**20, 2 * 2**20, 3 * 2**20, 4 * 2**20]
+    assert extra == [2 * 2**20, 3 * 2**20, 5 * 2**20, 6 * 2**20]
     logits_report = report['rows'][1]['report']
-    assert logits_report['extra_rss_over_scores'] == 4 * 2**20 / 2400
-    assert logits_report['extra_rss_over_arrays'] == 4 * 2**20 / 4800
+    assert logits_report['extra_rss_over_scores'] == 6 * 2**20 / 2400
+    assert logits_report['extra_rss_over_arrays'] == 6 * 2**20 / 4800
+    assert report['parent_peak_rss_bytes'] > 2**20
     table = capsys.readouterr().out
     assert '| scores + logits | 0.00 | lt_report.py | 0.5 | 0.2 | 0.10 |' in (
         table)
+    assert '| 2621.44x | 1310.72x |' in table  # 6 MiB / 2,400 and / 4,800 B
