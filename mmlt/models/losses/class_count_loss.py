@@ -32,7 +32,8 @@ class ClassCountLoss(nn.Module):
 
     Args:
         num_classes (int, optional): Number of classes, checked against the
-            counts and the scores. Defaults to None (taken from the counts).
+            counts and the scores; mmlt's heads fill in theirs. Defaults to
+            None (taken from the counts).
         reduction (str): ``'none'``, ``'mean'`` or ``'sum'``.
             Defaults to ``'mean'``.
         loss_weight (float): Weight of the loss. Defaults to 1.0.

@@ -113,7 +113,8 @@ class GALALoss(nn.Module):
     variants coincide.
 
     Args:
-        num_classes (int): Number of classes C.
+        num_classes (int): Number of classes C; mmlt's heads fill in
+            theirs when a config leaves it out.
         lambda1 (float): Weight :math:`\lambda_1 \ge 0` of the
             positive-gradient term. Defaults to 1.0 (1.2 in the authors' CIFAR-100-LT IF 100
             setting).
