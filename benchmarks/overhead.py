@@ -4,11 +4,11 @@ relative to plain cross-entropy.
 Three measurements, each a ratio taken in one process with the variants
 interleaved (:mod:`mmlt.experiments.timing`: every repetition times each
 variant once, in a rotating order, so drift hits all of them alike);
-figures are medians over repetitions of the per-repetition ratios. On the CPU the primary clock is the process CPU
-time (time slices lost to other processes on a shared machine do not count;
-with one thread it equals the elapsed time of an idle machine), the
-elapsed-time ratio is reported next to it; on CUDA it is elapsed time after
-``torch.cuda.synchronize()``:
+figures are medians over repetitions of the per-repetition ratios. On the
+CPU the primary clock is the process CPU time (time slices lost to other
+processes on a shared machine do not count; with one thread it equals the
+elapsed time of an idle machine), the elapsed-time ratio is reported next
+to it; on CUDA it is elapsed time after ``torch.cuda.synchronize()``:
 
 1. loss alone, forward + backward on (B, C) logits: GALALoss, LORTLoss,
    LogitAdjustLoss, BalancedSoftmaxLoss and LDAMLoss (DRW on, scale 30,
@@ -440,6 +440,30 @@ def cpu_peak_memory(settings: dict, threads: int) -> dict:
 # Report
 
 
+def timed_rows(variants: Dict[str, Callable[[], object]],
+               repeats: int,
+               device: str,
+               backend: Callable[[str], str],
+               inner: int = 1,
+               **fields) -> List[dict]:
+    """One row per variant: ``device``, ``fields``, its name and
+    ``backend(name)``, its times and ratios to :data:`BASELINE`
+    (:func:`summarise` of :func:`time_interleaved`) and, on CUDA, its peak
+    memory."""
+    samples = time_interleaved(variants, repeats, device, inner)
+    rows = [
+        dict(device=device, **fields, variant=name, backend=backend(name),
+             **stats) for name, stats in summarise(
+                 samples, BASELINE, primary_clock(device)).items()
+    ]
+    if device == 'cuda':
+        add_memory(rows, {
+            name: peak_memory_bytes(fn, device)
+            for name, fn in variants.items()
+        })
+    return rows
+
+
 def add_memory(rows: List[dict],
                peaks: Optional[Dict[str, int]],
                baseline: Optional[str] = BASELINE) -> None:
@@ -620,40 +644,17 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             variants = loss_variants(batch, classes, device)
             inner = calibrate_inner(variants[BASELINE], device,
                                     settings['loss_block_s'])
-            samples = time_interleaved(variants, settings['loss_repeats'],
-                                       device, inner)
-            rows = [
-                dict(device=device, batch=batch, classes=classes,
-                     variant=name, backend=loss_backend(name, device),
-                     calls_per_sample=inner, **stats)
-                for name, stats in summarise(samples, BASELINE,
-                                             primary_clock(device)).items()
-            ]
-            if device == 'cuda':
-                add_memory(rows, {
-                    name: peak_memory_bytes(fn, device)
-                    for name, fn in variants.items()
-                })
-            report['loss'] += rows
+            report['loss'] += timed_rows(
+                variants, settings['loss_repeats'], device,
+                lambda name: loss_backend(name, device), inner,
+                batch=batch, classes=classes, calls_per_sample=inner)
             print(f'loss {device} {batch}x{classes} done', flush=True)
-
         variants = train_iteration_variants(settings['train_batch'], device)
-        samples = time_interleaved(variants, settings['train_repeats'],
-                                   device)
-        rows = [
-            dict(device=device, batch=settings['train_batch'], variant=name,
-                 backend=loss_backend(
-                     'GALALoss' if name != BASELINE else name, device),
-                 **stats)
-            for name, stats in summarise(samples, BASELINE,
-                                         primary_clock(device)).items()
-        ]
-        if device == 'cuda':
-            add_memory(rows, {
-                name: peak_memory_bytes(fn, device)
-                for name, fn in variants.items()
-            })
-        report['train_iteration'] += rows
+        report['train_iteration'] += timed_rows(
+            variants, settings['train_repeats'], device,
+            lambda name: loss_backend(
+                'GALALoss' if name != BASELINE else name, device),
+            batch=settings['train_batch'])
         del variants
         print(f'training iteration {device} done', flush=True)
 
