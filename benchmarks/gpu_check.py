@@ -548,7 +548,8 @@ def throughput(device: str, precisions: Sequence[str], models: dict,
 
     from mmlt.datasets import long_tail_class_counts
     from mmlt.engine.hooks import AccumulatedGradientHook
-    from mmlt.utils import synthetic_batch, training_throughput
+    from mmlt.experiments.throughput import (synthetic_batch,
+                                             training_throughput)
 
     rows = []
     for arch, spec in models.items():

@@ -269,17 +269,12 @@ def train_iteration_variants(batch: int,
     commit step of AccumulatedGradientHook."""
     from mmengine.logging import MessageHub
     from mmengine.optim import OptimWrapper
-    from mmpretrain.structures import DataSample
 
     from mmlt.engine.hooks import AccumulatedGradientHook
+    from mmlt.experiments.throughput import synthetic_batch
 
-    generator = torch.Generator().manual_seed(0)
-    images = torch.randint(
-        0, 256, (batch, 3, 32, 32), dtype=torch.uint8, generator=generator)
-    labels = torch.randint(0, 100, (batch, ), generator=generator)
-    data = dict(
-        inputs=list(images),
-        data_samples=[DataSample().set_gt_label(int(y)) for y in labels])
+    data = synthetic_batch(batch, 32, 100)  # on the CPU, as a loader's
+    data['inputs'] = list(data['inputs'])
     counts = long_tail_counts(100)
 
     def iteration(model: torch.nn.Module, hook=None) -> Callable[[], object]:

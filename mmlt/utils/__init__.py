@@ -7,7 +7,6 @@ from .launcher import (LAUNCHERS, add_launcher_args, apply_checkpoint_trust,
                        merge_cfg_options, parse_launcher_args, prepare_launch,
                        set_checkpoint, set_launcher_and_work_dir, set_resume,
                        setup_cpu_distributed)
-from .throughput import synthetic_batch, training_throughput
 
 __all__ = [
     'TRUST_ENV_VAR', 'UntrustedCheckpointError', 'checkpoints_trusted',
@@ -16,5 +15,5 @@ __all__ = [
     'set_launcher_and_work_dir', 'set_checkpoint', 'merge_cfg_options',
     'load_checkpoint_config', 'prepare_launch', 'build_runner',
     'destroy_process_group_on_exit', 'set_resume',
-    'load_checkpoints_strictly', 'synthetic_batch', 'training_throughput'
+    'load_checkpoints_strictly'
 ]

@@ -4,7 +4,7 @@ import pytest
 import torch
 from mmengine.optim import OptimWrapper
 
-from mmlt.utils import synthetic_batch, training_throughput
+from mmlt.experiments.throughput import synthetic_batch, training_throughput
 
 
 class SleepingModel(torch.nn.Module):

@@ -6,6 +6,8 @@ import torch
 from mmengine.optim import OptimWrapper
 from mmpretrain.structures import DataSample
 
+from .timing import synchronize
+
 
 def synthetic_batch(batch_size: int,
                     image_size: int,
@@ -36,11 +38,6 @@ def synthetic_batch(batch_size: int,
     return dict(
         inputs=images.to(device),
         data_samples=[DataSample().set_gt_label(int(y)) for y in labels])
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
 
 
 def training_throughput(
@@ -90,13 +87,13 @@ def training_throughput(
 
     for _ in range(warmup):
         step()
-    _synchronize(device)
+    synchronize(device.type)
     if device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
     for _ in range(iterations):
         step()
-    _synchronize(device)
+    synchronize(device.type)
     elapsed = time.perf_counter() - start
     peak = (
         torch.cuda.max_memory_allocated(device) /
