@@ -7,15 +7,16 @@ A dump is a protocol-2 pickle of per-sample dicts of tensors (mmengine's
 ``torch.storage._load_from_bytes`` turns into the storage. pickle's memo
 keeps every one of those strings, bytes, storages and tensors until the
 whole file is read, so a plain load holds about three copies of the data.
-:class:`DumpUnpickler` (on the pure-Python ``pickle._Unpickler``) differs in
-three ways:
+:class:`DumpUnpickler` is built on the pure-Python ``pickle._Unpickler``
+(the C unpickler's memo and dict filling cannot be changed from Python) and
+differs in three ways:
 
 - globals outside an allowlist (tensors, NumPy arrays, containers, numbers:
   what a dump of MMPretrain data samples holds) are refused, so a file that
   would run code is not executed; storages are decoded by
   :func:`storage_from_bytes`, not ``torch.load``;
 - the memo does not keep one-use objects (strings and bytes of at least
-  :data:`ONE_USE_MIN_LEN`, e.g. a storage of 190 or more float32 values;
+  :data:`ONE_USE_MIN_LEN`: the storage of about 200 float32 values or more;
   tensors, arrays, tuples holding those): a dump refers to each once, and a
   reference to one again is an error;
 - the values of ``row_keys`` (``pred_score``, ``pred_logits``) are copied,
@@ -108,7 +109,8 @@ class RowBuffer:
 
     def take(self, refs: Sequence[RowRef]) -> np.ndarray:
         """The rows of ``refs`` (none with index -1), (len(refs), width):
-        the buffer itself, shrunk, when they are all its rows in order."""
+        the buffer's own array, shrunk, when they are all its rows in order
+        (the buffer is then empty), else a copy."""
         index = np.fromiter((ref.index for ref in refs),
                             dtype=np.int64,
                             count=len(refs))
@@ -116,6 +118,7 @@ class RowBuffer:
                                                       np.arange(self.size)):
             rows, self.rows = self.rows, np.empty((0, 0), dtype=np.float32)
             rows.resize((self.size, rows.shape[1]), refcheck=False)
+            self.size = 0
             return rows
         return self.rows[index]
 

@@ -8,10 +8,10 @@ persistent id, the list of storage keys) followed, for the one storage, by
 its element count (int64, little-endian) and its raw little-endian bytes.
 :func:`storage_from_bytes` reads it without ``torch.load``: the small pickles
 through an unpickler that knows only the storage type names, so a blob that
-would run code is refused, and the bytes straight into a tensor. It is about
-20 times faster than ``torch.load(..., weights_only=True)`` per storage (see
-docs/benchmarks.md), which matters for a dump of one storage per sample and
-field.
+would run code is refused, and the bytes straight into a tensor. A dump
+holds one storage per sample and field, and one ``torch.load(...,
+weights_only=True)`` per storage was most of the previous reader's time (see
+docs/benchmarks.md).
 """
 import io
 import pickle

@@ -90,3 +90,4 @@ def test_row_buffer_grows_and_refuses_other_widths():
     rows = buffer.take(refs)
     assert rows.shape == (2500, 3)
     np.testing.assert_array_equal(rows, values)
+    assert buffer.size == 0 and buffer.rows.size == 0  # handed over
