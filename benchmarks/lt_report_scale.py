@@ -7,7 +7,8 @@ The dump is written by ``write_test_dump`` in the format of mmengine's
 random logits, in a child process (``--write-dump``); training counts follow
 an exponential profile from 1,000 to 2 images (iNat 2018's range). For each
 dump two child processes run: one that only reads it (``read_test_dump``)
-and the report itself. Each child's elapsed and CPU seconds (user + system)
+and the report itself; the child that writes it (the random predictions,
+then ``write_test_dump``) is measured too. Each child's elapsed and CPU seconds (user + system)
 and peak resident memory come from ``wait4``; the memory is compared with
 the bytes of the scores and of the arrays read (scores, and logits where
 dumped), after subtracting the peak of a child that only imports the
@@ -97,11 +98,12 @@ def markdown(report: Dict) -> str:
     gib = 2.0**30
     rows = []
     for row in report['rows']:
-        for step in ('read', 'report'):
+        for step, child in (('write', 'write_test_dump'),
+                            ('read', 'read_test_dump'),
+                            ('report', 'lt_report.py')):
             m = row[step]
             rows.append([
-                row['dump'], f'{row["dump_bytes"] / gib:.2f}',
-                'read_test_dump' if step == 'read' else 'lt_report.py',
+                row['dump'], f'{row["dump_bytes"] / gib:.2f}', child,
                 f'{m["seconds"]:.1f}', f'{m["cpu_seconds"]:.1f}',
                 f'{m["peak_rss_bytes"] / gib:.2f}',
                 f'{m["extra_rss_over_scores"]:.2f}x',
@@ -127,15 +129,16 @@ def main(argv: Optional[Sequence[str]] = None) -> Optional[Dict]:
     with tempfile.TemporaryDirectory(dir=args.tmp_dir) as tmp:
         for with_logits in (False, True):
             dump = osp.join(tmp, f'dump_logits{int(with_logits)}.pkl')
+            arrays_bytes = scores_bytes * (2 if with_logits else 1)
             # in a child: a child's ru_maxrss is at least this process's
-            # peak, which writing the dump here would raise to GiBs
-            run_child([
+            # peak, which writing the dump here would raise
+            write = measure([
                 'benchmarks/lt_report_scale.py', '--write-dump', dump,
                 '--num-samples',
                 str(n), '--num-classes',
                 str(c)
-            ] + ['--with-logits'] * with_logits, REPO_ROOT)
-            arrays_bytes = scores_bytes * (2 if with_logits else 1)
+            ] + ['--with-logits'] * with_logits, baseline, scores_bytes,
+                            arrays_bytes)
             read = measure([
                 '-c', f'{IMPORTS_ONLY}; from mmlt.experiments import '
                 f'read_test_dump; read_test_dump({dump!r})'
@@ -150,6 +153,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Optional[Dict]:
                     dump='scores + logits' if with_logits else 'scores',
                     dump_bytes=osp.getsize(dump),
                     arrays_bytes=arrays_bytes,
+                    write=write,
                     read=read,
                     report=full))
             os.remove(dump)

@@ -109,7 +109,10 @@ def write_test_dump(path: str,
     mmengine's ``DumpResults`` writes for MMPretrain data samples: pickle
     protocol 2), e.g. for predictions computed in memory, so that the tools
     read them like a test run's. Rows are written as tensors over the
-    arrays' rows and streamed to the file, so no copy of the arrays is made.
+    arrays' rows, streamed to the file by a pickler without a memo (pickle's
+    memo would keep every storage's serialized string and bytes until the
+    end, several copies of the arrays), so writing holds little beyond the
+    arrays.
 
     Args:
         path (str): The ``.pkl`` file.
@@ -132,4 +135,6 @@ def write_test_dump(path: str,
             sample['pred_logits'] = torch.from_numpy(logits[i])
         samples.append(sample)
     with open(path, 'wb') as f:
-        pickle.dump(samples, f, protocol=2)
+        pickler = pickle.Pickler(f, protocol=2)
+        pickler.fast = True  # no memo: the samples share no objects
+        pickler.dump(samples)

@@ -74,9 +74,9 @@ def test_tiny_run_writes_the_table_and_json(tmp_path, capsys, monkeypatch):
     assert [row['arrays_bytes'] for row in report['rows']] == [2400, 4800]
     extra = [
         row[step]['extra_rss_bytes'] for row in report['rows']
-        for step in ('read', 'report')
+        for step in ('write', 'read', 'report')
     ]
-    assert extra == [2 * 2**20, 3 * 2**20, 5 * 2**20, 6 * 2**20]
+    assert extra == [i * 2**20 for i in range(1, 7)]
     logits_report = report['rows'][1]['report']
     assert logits_report['extra_rss_over_scores'] == 6 * 2**20 / 2400
     assert logits_report['extra_rss_over_arrays'] == 6 * 2**20 / 4800

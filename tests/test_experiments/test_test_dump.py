@@ -1,5 +1,6 @@
 import os
 import pickle
+import pickletools
 
 import mmengine
 import numpy as np
@@ -146,3 +147,7 @@ def test_written_dump_is_what_dump_results_writes(tmp_path,
     dump = read_test_dump(str(tmp_path / 'written.pkl'))
     np.testing.assert_array_equal(dump['scores'], scores.numpy())
     np.testing.assert_array_equal(dump['logits'], logits.numpy())
+    # written without a memo, which would keep every storage's bytes
+    with open(tmp_path / 'written.pkl', 'rb') as f:
+        opcodes = {op.name for op, _, _ in pickletools.genops(f)}
+    assert not opcodes & {'PUT', 'BINPUT', 'LONG_BINPUT', 'MEMOIZE'}
