@@ -2,13 +2,14 @@
 scale: one ``tools/test.py --out`` dump of 24,426 x 8,142 scores (iNat 2018
 validation x classes), without and with ``pred_logits``.
 
-The dump is written by ``write_test_dump`` in the format of mmengine's
-``DumpResults`` (a pickled list of per-sample dicts of tensors) from seeded
-random logits, in a child process (``--write-dump``); training counts follow
+The dump is written as mmengine's ``DumpResults`` (what ``tools/test.py
+--out`` runs) writes it: ``mmengine.dump`` (pickle protocol 2, with a memo)
+of the per-sample dicts of tensors (``dump_samples``), from seeded random
+logits, in a child process (``--write-dump``); training counts follow
 an exponential profile from 1,000 to 2 images (iNat 2018's range). For each
 dump two child processes run: one that only reads it (``read_test_dump``)
 and the report itself; the child that writes it (the random predictions,
-then ``write_test_dump``) is measured too. Each child's elapsed and CPU seconds (user + system)
+then ``mmengine.dump``) is measured too. Each child's elapsed and CPU seconds (user + system)
 and peak resident memory come from ``wait4``; the memory is compared with
 the bytes of the scores and of the arrays read (scores, and logits where
 dumped), after subtracting the peak of a child that only imports the
@@ -30,11 +31,12 @@ import os.path as osp
 import tempfile
 from typing import Dict, Optional, Sequence
 
+import mmengine
 import numpy as np
 import torch
 
 from mmlt.datasets.long_tail_profile import long_tail_class_counts
-from mmlt.experiments import machine_info, markdown_table, write_test_dump
+from mmlt.experiments import dump_samples, machine_info, markdown_table
 from mmlt.experiments.timing import proc_status_kib, run_child
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -74,7 +76,7 @@ def write_dump(path: str, num_samples: int, num_classes: int,
         scores[rows] = torch.softmax(chunk, dim=1).numpy()
         if with_logits:
             logits[rows] = chunk.numpy()
-    write_test_dump(path, scores, labels.numpy(), logits)
+    mmengine.dump(dump_samples(scores, labels.numpy(), logits), path)
 
 
 def measure(args: Sequence[str], baseline: int, scores_bytes: int,

@@ -14,13 +14,14 @@ from .selection import (DEFAULT_TAUS, SELECTION_METRIC, SELECTION_RULE,
                         add_tau_argument, check_tau_grid, choose_on_val,
                         sorted_grid)
 from .split_record import SplitRecord
-from .test_dump import read_test_dump, write_test_dump
+from .test_dump import dump_samples, read_test_dump, write_test_dump
 from .writers import (TABLE_COLUMNS, figures_table, format_figure,
                       markdown_table, plot_grouped_bars, text_table,
                       plot_per_class_accuracy, to_json, write_json)
 
 __all__ = [
-    'SplitRecord', 'read_test_dump', 'write_test_dump', 'resolve_samples',
+    'SplitRecord', 'read_test_dump', 'dump_samples', 'write_test_dump',
+    'resolve_samples',
     'check_held_out', 'DEFAULT_TAUS',
     'SELECTION_METRIC', 'SELECTION_RULE', 'sorted_grid', 'check_tau_grid',
     'add_tau_argument',

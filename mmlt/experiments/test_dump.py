@@ -11,7 +11,7 @@ read, so the load holds about one copy of them (see docs/benchmarks.md).
 """
 import os.path as osp
 import pickle
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
@@ -101,24 +101,21 @@ def read_test_dump(path: str) -> Dict[str, np.ndarray]:
     return dict(arrays, labels=labels)
 
 
-def write_test_dump(path: str,
-                    scores: np.ndarray,
-                    labels: np.ndarray,
-                    logits: Optional[np.ndarray] = None) -> None:
-    """Write predictions in the format of ``tools/test.py --out`` (what
-    mmengine's ``DumpResults`` writes for MMPretrain data samples: pickle
-    protocol 2), e.g. for predictions computed in memory, so that the tools
-    read them like a test run's. Rows are written as tensors over the
-    arrays' rows, streamed to the file by a pickler without a memo (pickle's
-    memo would keep every storage's serialized string and bytes until the
-    end, several copies of the arrays), so writing holds little beyond the
-    arrays.
+def dump_samples(scores: np.ndarray,
+                 labels: np.ndarray,
+                 logits: Optional[np.ndarray] = None) -> List[dict]:
+    """The per-sample dicts of a ``tools/test.py --out`` dump (what
+    mmengine's ``DumpResults`` pickles for MMPretrain data samples), with
+    the rows as tensors over the arrays' rows (no copy).
 
     Args:
-        path (str): The ``.pkl`` file.
         scores (np.ndarray): Class probabilities, (N, C).
         labels (np.ndarray): True class indices, (N, ).
         logits (np.ndarray, optional): Raw logits, (N, C).
+
+    Returns:
+        list[dict]: Per sample ``pred_score``, ``pred_label``, ``gt_label``,
+        ``num_classes`` and, with ``logits``, ``pred_logits``.
     """
     scores = np.ascontiguousarray(scores, dtype=np.float32)
     if logits is not None:
@@ -134,6 +131,28 @@ def write_test_dump(path: str,
         if logits is not None:
             sample['pred_logits'] = torch.from_numpy(logits[i])
         samples.append(sample)
+    return samples
+
+
+def write_test_dump(path: str,
+                    scores: np.ndarray,
+                    labels: np.ndarray,
+                    logits: Optional[np.ndarray] = None) -> None:
+    """Write predictions in the format of ``tools/test.py --out`` (pickle
+    protocol 2 of :func:`dump_samples`), e.g. for predictions computed
+    in memory, so that the tools read them like a test run's. The samples
+    are streamed to the file by a pickler without a memo (pickle's memo
+    would keep every storage's serialized string and bytes until the end,
+    several copies of the arrays; ``DumpResults`` pickles with one), so
+    writing holds little beyond the arrays.
+
+    Args:
+        path (str): The ``.pkl`` file.
+        scores (np.ndarray): Class probabilities, (N, C).
+        labels (np.ndarray): True class indices, (N, ).
+        logits (np.ndarray, optional): Raw logits, (N, C).
+    """
+    samples = dump_samples(scores, labels, logits)
     with open(path, 'wb') as f:
         pickler = pickle.Pickler(f, protocol=2)
         pickler.fast = True  # no memo: the samples share no objects

@@ -5,6 +5,7 @@ not timings)."""
 import importlib.util
 import json
 import os.path as osp
+import pickletools
 import runpy
 import sys
 
@@ -33,6 +34,9 @@ def test_synthetic_dump_is_a_readable_test_dump(tmp_path):
     np.testing.assert_array_equal(dump['labels'], np.arange(300) % 7)
     np.testing.assert_allclose(dump['scores'].sum(1), 1, rtol=1e-5)
     assert dump['logits'].shape == (300, 7)
+    # written as DumpResults writes (mmengine.dump: pickle with a memo)
+    with open(path, 'rb') as f:
+        assert 'BINPUT' in {op.name for op, _, _ in pickletools.genops(f)}
 
 
 def test_tiny_run_writes_the_table_and_json(tmp_path, capsys, monkeypatch):
