@@ -28,8 +28,14 @@ data:
 demo: setup data
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(PY) demo/run_demo.py
 
+# `make test` runs the files on TEST_WORKERS processes (pytest-xdist, one
+# file to a worker at a time so module and session fixtures are built once
+# per worker), each torch on one thread; TEST_WORKERS=0 runs in-process.
+TEST_WORKERS ?= 2
+
 test: setup data
-	$(PY) -m pytest -q tests
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q \
+		-n $(TEST_WORKERS) --dist loadfile tests
 
 gpu-wheels: setup
 	$(PY) -m pip download -q --no-deps --only-binary=:all: \
