@@ -100,7 +100,7 @@ def markdown(report: Dict) -> str:
     gib = 2.0**30
     rows = []
     for row in report['rows']:
-        for step, child in (('write', 'write_test_dump'),
+        for step, child in (('write', 'mmengine.dump'),
                             ('read', 'read_test_dump'),
                             ('report', 'lt_report.py')):
             m = row[step]

@@ -10,11 +10,12 @@ the scores and logits copied into one float32 array each while the file is
 read, so the load holds about one copy of them (see docs/benchmarks.md).
 """
 import os.path as osp
-import pickle
 from typing import Dict, List, Optional
 
 import numpy as np
 import torch
+
+from mmlt.evaluation.metrics.sample_copy_dump import dump_without_memo
 
 from .dump_unpickler import DumpUnpickler, Refused, RowRef
 
@@ -139,12 +140,11 @@ def write_test_dump(path: str,
                     labels: np.ndarray,
                     logits: Optional[np.ndarray] = None) -> None:
     """Write predictions in the format of ``tools/test.py --out`` (pickle
-    protocol 2 of :func:`dump_samples`), e.g. for predictions computed
-    in memory, so that the tools read them like a test run's. The samples
-    are streamed to the file by a pickler without a memo (pickle's memo
-    would keep every storage's serialized string and bytes until the end,
-    several copies of the arrays; ``DumpResults`` pickles with one), so
-    writing holds little beyond the arrays.
+    protocol 2 of :func:`dump_samples`, written as ``tools/test.py --out``
+    writes it: :func:`~mmlt.evaluation.metrics.sample_copy_dump.
+    dump_without_memo`), e.g. for predictions computed in memory, so that
+    the tools read them like a test run's. Writing holds the arrays plus
+    at most about twice the file.
 
     Args:
         path (str): The ``.pkl`` file.
@@ -152,8 +152,4 @@ def write_test_dump(path: str,
         labels (np.ndarray): True class indices, (N, ).
         logits (np.ndarray, optional): Raw logits, (N, C).
     """
-    samples = dump_samples(scores, labels, logits)
-    with open(path, 'wb') as f:
-        pickler = pickle.Pickler(f, protocol=2)
-        pickler.fast = True  # no memo: the samples share no objects
-        pickler.dump(samples)
+    dump_without_memo(dump_samples(scores, labels, logits), path)
