@@ -9,8 +9,8 @@ logits, in a child process (``--write-dump``); training counts follow
 an exponential profile from 1,000 to 2 images (iNat 2018's range). For each
 dump two child processes run: one that only reads it (``read_test_dump``)
 and the report itself; the child that writes it (the random predictions,
-then ``mmengine.dump``) is measured too. Each child's elapsed and CPU seconds (user + system)
-and peak resident memory come from ``wait4``; the memory is compared with
+then ``mmengine.dump``) is measured too. Each child's elapsed and CPU
+seconds (user + system) and peak resident memory come from ``wait4``; the memory is compared with
 the bytes of the scores and of the arrays read (scores, and logits where
 dumped), after subtracting the peak of a child that only imports the
 report's modules. On Linux a child's ``ru_maxrss`` is at least its parent's

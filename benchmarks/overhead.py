@@ -486,14 +486,9 @@ def evaluate_targets(report: dict) -> List[dict]:
                         key=lambda r: r['ratio'])
             threshold = LOSS_TARGET[device]
             targets.append(
-                dict(
-                    name=f'{variant} forward+backward <= {threshold}x CE',
-                    device=device,
-                    measured=worst['ratio'],
-                    at=f"B={worst['batch']} C={worst['classes']}",
-                    clock=worst['clock'],
-                    threshold=threshold,
-                    met=worst['ratio'] <= threshold))
+                ratio_target(
+                    f'{variant} forward+backward <= {threshold}x CE', device,
+                    worst, threshold))
             if device == 'cuda':
                 targets.append(peak_memory_target(
                     f'{variant} peak memory <= CE',
@@ -502,15 +497,9 @@ def evaluate_targets(report: dict) -> List[dict]:
             if row['device'] == device and row['variant'] != BASELINE:
                 threshold = TRAIN_ITER_TARGET[device]
                 targets.append(
-                    dict(
-                        name='ResNet-32 training iteration with GALA <= '
-                        f'{threshold}x CE',
-                        device=device,
-                        measured=row['ratio'],
-                        at=f"B={row['batch']}",
-                        clock=row['clock'],
-                        threshold=threshold,
-                        met=row['ratio'] <= threshold))
+                    ratio_target(
+                        'ResNet-32 training iteration with GALA <= '
+                        f'{threshold}x CE', device, row, threshold))
                 if device == 'cuda':
                     targets.append(peak_memory_target(
                         'ResNet-32 training iteration with GALA peak memory '
@@ -530,6 +519,24 @@ def evaluate_targets(report: dict) -> List[dict]:
     return targets
 
 
+def row_size(row: dict) -> str:
+    """``B=.. C=..`` of a timed row (``B=..`` for a training iteration)."""
+    return (f"B={row['batch']} C={row['classes']}"
+            if 'classes' in row else f"B={row['batch']}")
+
+
+def ratio_target(name: str, device: str, row: dict, threshold: float) -> dict:
+    """Whether the time ratio to CE of ``row`` is at most ``threshold``."""
+    return dict(
+        name=name,
+        device=device,
+        measured=row['ratio'],
+        at=row_size(row),
+        clock=row['clock'],
+        threshold=threshold,
+        met=row['ratio'] <= threshold)
+
+
 def peak_memory_target(name: str, rows: List[dict]) -> dict:
     """The worst CUDA peak-memory ratio to CE of ``rows``, at most 1."""
     worst = max(rows, key=lambda r: r['peak_mem_ratio'])
@@ -537,8 +544,7 @@ def peak_memory_target(name: str, rows: List[dict]) -> dict:
         name=name,
         device='cuda',
         measured=worst['peak_mem_ratio'],
-        at=(f"B={worst['batch']} C={worst['classes']}"
-            if 'classes' in worst else f"B={worst['batch']}"),
+        at=row_size(worst),
         clock='max_memory_allocated',
         threshold=1.0,
         met=worst['peak_mem_ratio'] <= 1.0)

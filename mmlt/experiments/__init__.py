@@ -11,8 +11,8 @@ from .runs import (build_split_loader, collect_split, find_head,
                    load_config, load_runner, loader_metainfo,
                    max_epochs_options, show_training_progress, train)
 from .selection import (DEFAULT_TAUS, SELECTION_METRIC, SELECTION_RULE,
-                        add_tau_argument, check_tau_grid, choose_on_val,
-                        sorted_grid)
+                        add_metric_argument, add_tau_argument,
+                        check_tau_grid, choose_on_val, sorted_grid)
 from .split_record import SplitRecord
 from .test_dump import dump_samples, read_test_dump, write_test_dump
 from .writers import (TABLE_COLUMNS, figures_table, format_figure,
@@ -24,7 +24,7 @@ __all__ = [
     'resolve_samples',
     'check_held_out', 'DEFAULT_TAUS',
     'SELECTION_METRIC', 'SELECTION_RULE', 'sorted_grid', 'check_tau_grid',
-    'add_tau_argument',
+    'add_tau_argument', 'add_metric_argument',
     'choose_on_val', 'METRIC_KEYS', 'split_probabilities', 'split_figures',
     'mean_std',
     'tau_table',

@@ -92,6 +92,23 @@ def add_tau_argument(parser: argparse.ArgumentParser,
         help=f'{what} (default {shown})')
 
 
+def add_metric_argument(parser: argparse.ArgumentParser, value: str) -> None:
+    """Add ``--metric``: the validation figure to maximise, ``top1`` or
+    ``mean_class_acc`` (default :data:`SELECTION_METRIC`); as in
+    :func:`choose_on_val`, ties go to the smaller grid value.
+
+    Args:
+        parser (argparse.ArgumentParser): The entry point's parser.
+        value (str): The name of the grid value, for the help text.
+    """
+    parser.add_argument(
+        '--metric',
+        choices=['top1', 'mean_class_acc'],
+        default=SELECTION_METRIC,
+        help=f'the validation figure to maximise (ties go to the smaller '
+        f'{value})')
+
+
 def choose_on_val(rows: Sequence[Dict[str, Any]],
                   key: str,
                   metric: str = SELECTION_METRIC) -> Dict[str, Any]:

@@ -40,7 +40,8 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
 
 import mmlt  # noqa: E402,F401  (compat patches and registries)
-from mmlt.experiments import (METRIC_KEYS, add_tau_argument,  # noqa: E402
+from mmlt.experiments import (METRIC_KEYS,  # noqa: E402
+                              add_metric_argument, add_tau_argument,
                               build_split_loader, check_held_out,
                               choose_on_val, collect_split, find_head,
                               load_runner, markdown_table, tau_table)
@@ -62,11 +63,7 @@ def parse_args(argv=None):
     parser.add_argument('config', help='config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     add_tau_argument(parser)  # checked before any validation pass
-    parser.add_argument(
-        '--metric',
-        choices=['top1', 'mean_class_acc'],
-        default='mean_class_acc',
-        help='the figure to maximise (ties go to the smaller tau)')
+    add_metric_argument(parser, 'tau')
     parser.add_argument('--out', help='write the table and choice as JSON')
     parser.add_argument('--work-dir', help='the directory to save the logs')
     add_launcher_args(parser)

@@ -33,9 +33,10 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
 
 import mmlt  # noqa: E402,F401  (compat patches and registries)
-from mmlt.experiments import (build_split_loader,  # noqa: E402
-                              check_held_out, choose_candidate, collect_split,
-                              load_runner, markdown_table, sorted_grid, train,
+from mmlt.experiments import (add_metric_argument,  # noqa: E402
+                              build_split_loader, check_held_out,
+                              choose_candidate, collect_split, load_runner,
+                              markdown_table, sorted_grid, train,
                               train_candidates, write_json)
 from mmlt.models.losses import (lort_eps_from_ratio,  # noqa: E402
                                 lort_target_ratio)
@@ -61,11 +62,7 @@ def parse_args(argv: Optional[Sequence[str]] = None):
         type=float,
         nargs='+',
         help='target ratios r > 1, turned into eps = K / (K + r - 1)')
-    parser.add_argument(
-        '--metric',
-        choices=['top1', 'mean_class_acc'],
-        default='mean_class_acc',
-        help='validation figure to maximise (ties go to the smaller eps)')
+    add_metric_argument(parser, 'eps')
     parser.add_argument('--out', help='write the table and choice as JSON')
     parser.add_argument(
         '--work-dir', help='directory of the runs (one sub-directory per eps)')
