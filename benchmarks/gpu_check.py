@@ -9,15 +9,15 @@ Steps (docs/gpu_and_clusters.md says how to run it on a GPU box):
    (:class:`FrozenFeatureClassifier`, LORT loss) trained 2 epochs x 4
    iterations on :class:`SyntheticImages` with mmengine's Runner, in
    float32 and with ``AmpOptimWrapper`` in float16 and bfloat16 (what
-   ``tools/train.py --amp`` sets): every loss finite; GALA's theta/phi
+   ``tools/train.py --amp`` sets): every loss finite; GALA's statistics
    float64, finite and within ``STAT_RTOL`` of the float32 run; a run
    stopped after epoch 1 and resumed ends bit-identical (parameters,
-   buffers incl. theta/phi) to the uninterrupted run.
+   buffers incl. statistics) to the uninterrupted run.
 3. ``fp16_overflow``: in the GALA run, iteration ``OVERFLOW_ITER`` sees
    +inf logits (the classifier's bias of class 0 is +inf for that one
    iteration). It passes if training stops with an error that says the
    values are non-finite, or if the step is skipped (loss scaler) and
-   theta/phi stay finite and unchanged.
+   statistics stay finite and unchanged.
 4. ``overhead``: ``benchmarks/overhead.py --device cuda --quick``.
 5. ``throughput``: training images/s (``model.train_step`` on one
    synthetic batch on the device) of CIFAR ResNet-32 (32 px, batch 128,
@@ -57,7 +57,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SCHEMA_VERSION = 1
 AMP_DTYPES = ('float16', 'bfloat16')
-# Largest relative difference max|s - s32| / max|s32| of GALA's theta/phi
+GALA_STATISTICS = ('theta', 'negative_received')  # GALALoss's buffers
+# Largest relative difference max|s - s32| / max|s32| of GALA's statistics
 # after 8 iterations against the float32 run: the logits of an AMP run
 # differ by about the input precision (2^-11, 2^-8), and the models drift
 # apart over the iterations.
@@ -294,7 +295,7 @@ def build_runner(kind: str,
 
 
 def recording_hooks():
-    """A hook that records each iteration's loss and GALA's theta/phi after
+    """A hook that records each iteration's loss and GALA's statistics after
     the commit (lowest priority), and one that makes the logits of
     iteration ``OVERFLOW_ITER`` +inf."""
     import torch
@@ -319,10 +320,10 @@ def recording_hooks():
                 m for m in runner.model.modules() if isinstance(m, GALALoss)
             ]
             if gala:
-                self.stats.append(
-                    dict(
-                        theta=gala[0].theta.detach().clone(),
-                        phi=gala[0].phi.detach().clone()))
+                self.stats.append({
+                    name: getattr(gala[0], name).detach().clone()
+                    for name in GALA_STATISTICS
+                })
 
     class InjectInfLogits(Hook):
         priority = 'HIGHEST'
@@ -388,8 +389,8 @@ def train_variant(kind: str, precision: str, root: str, record_cls) -> dict:
         result.update(
             stats_dtype=str(stats['theta'].dtype).replace('torch.', ''),
             stats_finite=bool(
-                torch.isfinite(stats['theta']).all()
-                and torch.isfinite(stats['phi']).all()),
+                all(torch.isfinite(stats[name]).all()
+                    for name in GALA_STATISTICS)),
             stats=stats)
     return result
 
@@ -413,7 +414,7 @@ def amp_training(precisions: Sequence[str]) -> dict:
                     diff = max(
                         relative_difference(result['stats'][name],
                                             reference[name])
-                        for name in ('theta', 'phi'))
+                        for name in GALA_STATISTICS)
                     row.update(
                         stats_dtype=result['stats_dtype'],
                         stats_finite=result['stats_finite'],
@@ -460,9 +461,9 @@ def fp16_overflow(precision: str) -> dict:
     after = record.stats[OVERFLOW_ITER]
     last = record.stats[-1]
     unchanged = all(
-        torch.equal(before[name], after[name]) for name in ('theta', 'phi'))
+        torch.equal(before[name], after[name]) for name in GALA_STATISTICS)
     finite = all(
-        bool(torch.isfinite(last[name]).all()) for name in ('theta', 'phi'))
+        bool(torch.isfinite(last[name]).all()) for name in GALA_STATISTICS)
     later_losses = record.losses[OVERFLOW_ITER + 1:]
     result.update(
         outcome='continued',

@@ -23,9 +23,10 @@ class AccumulatedGradientHook(Hook):
 
     After every training iteration the hook sums each loss's pending
     per-class increments over all ranks (one float64 all-reduce of shape
-    (3, C) per loss) and commits them, so every rank applies identical
-    :math:`\theta` and :math:`\phi`. It does so every iteration, also when the
-    optimizer wrapper accumulates gradients over several iterations. The
+    (2, C) per loss: :math:`\theta` and :math:`\psi`) and commits them, so
+    every rank applies identical statistics. It does so every iteration,
+    also when the optimizer wrapper accumulates gradients over several
+    iterations. The
     losses are found by walking the modules of ``runner.model``, so any model
     wrapper (DDP, FSDP, ...) works. The hook switches the losses to
     ``sync_by_hook`` mode for one iteration at a time, from
@@ -51,7 +52,7 @@ class AccumulatedGradientHook(Hook):
     training step waits for the device and no checkpoint carries
     statistics of a diverged run. Under AMP (an ``optim_wrapper`` with a
     ``loss_scaler``), an iteration whose optimizer step the loss scaler
-    skips (it lowered the scale) commits nothing: theta and phi stay as
+    skips (it lowered the scale) commits nothing: the statistics stay as
     they were, and inf / nan in such a step is not an error. Training
     labels are checked on the host against ``num_classes`` before each
     iteration (the loss checks them again on the device without naming the
@@ -136,7 +137,7 @@ class AccumulatedGradientHook(Hook):
                 f'Resuming at iteration {runner.iter} from a checkpoint '
                 'without GALA statistics (no '
                 f'{", ".join(n + ".theta" for n in self._missing_statistics)}'
-                ' in its state_dict): theta and phi would restart from zero '
+                ' in its state_dict): the statistics would restart from zero '
                 'in the middle of training. Resume from a checkpoint of this '
                 'GALA run, start a fresh run with `load_from` instead of '
                 '`resume` (e.g. to fine-tune a cross-entropy model), or set '

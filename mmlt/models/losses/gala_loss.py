@@ -12,6 +12,8 @@ from .utils import (check_cls_score, check_labels, check_num_classes,
                     reduce_with_gradient, resolve_reduction)
 
 GALA_VARIANTS = ('paper', 'released_code')
+# GALALoss's persistent statistics: theta (= phi) and negative_received (psi)
+STATISTICS = ('theta', 'negative_received')
 
 
 def reads_without_sync(tensor: torch.Tensor) -> bool:
@@ -56,14 +58,32 @@ class GALALoss(nn.Module):
     :math:`\psi_j = \sum_{i: y_i \ne j} \tilde p_{ij}` (negative gradient
     *received* by class :math:`j`), is not used by the loss; it feeds the
     positive/negative gradient ratio :math:`\theta_j / \psi_j` that
-    :class:`AccumulatedGradientHook` logs. All three are persistent buffers of
-    shape (C, ), so checkpoints carry them and a resumed run continues with
-    the same adjustment.
+    :class:`AccumulatedGradientHook` logs. For hard-label softmax
+    cross-entropy :math:`1 - \tilde p_{ik} = \sum_{j \ne k} \tilde p_{ij}`,
+    so :math:`\phi = \theta` by construction: the loss stores, all-reduces
+    and checkpoints one statistic, the persistent buffer ``theta`` (``phi``
+    is the same tensor, under the paper's name), beside ``negative_received``
+    (:math:`\psi`); both have shape (C, ), so checkpoints carry them and a
+    resumed run continues with the same adjustment. Checkpoints that also
+    carry a ``phi`` buffer (mmlt before it stored one statistic) load; their
+    ``phi`` must equal ``theta``.
+
+    **The statistics' path**, from config to checkpoint:
+
+    1. the config puts ``GALALoss`` in the head and
+       :class:`AccumulatedGradientHook` in ``custom_hooks``
+       (``configs/_base_/gala.py`` has both);
+    2. each training forward computes the batch's per-class increments
+       (:meth:`forward`) and, while the hook runs the iteration, keeps them
+       pending;
+    3. after the iteration the hook sums them over ranks and calls
+       :meth:`commit`, which adds them to ``theta`` / ``negative_received``;
+    4. the buffers are the model's state: checkpoints save and resume them.
 
     **Committing statistics.** The adjustment for a batch only uses
     statistics of earlier batches. Each training-mode forward computes the
     batch's per-class increments (detached, vectorised) as *pending*
-    increments; they enter ``theta``/``phi`` on :meth:`commit`:
+    increments; they enter the statistics on :meth:`commit`:
 
     - with :class:`AccumulatedGradientHook` (``sync_by_hook=True``, set by the
       hook for each training iteration; :meth:`train` resets it), the hook
@@ -78,7 +98,7 @@ class GALALoss(nn.Module):
       would let ranks diverge, so it is an error there.
 
     **Non-finite logits** (a diverging learning rate, an fp16 overflow)
-    give non-finite increments. They are never committed: ``theta``/``phi``
+    give non-finite increments. They are never committed: the statistics
     keep their last finite values and the loss records the first training
     iteration (with the hook, ``runner.iter + 1``; stand-alone, the count of
     training forwards) whose increments were non-finite.
@@ -107,20 +127,18 @@ class GALALoss(nn.Module):
     and adds the running statistics into themselves each step, so early
     gradients are counted many times; this bug is not copied, the
     ``released_code`` variant uses the same per-sample sums as the paper
-    form. Use it to reproduce their README numbers. For hard-label softmax
-    cross-entropy :math:`1 - \tilde p_{ik} = \sum_{j \ne k} \tilde p_{ij}`,
-    so :math:`\phi = \theta` and with :math:`\lambda_1 = \lambda_2` both
-    variants coincide.
+    form. Use it to reproduce their README numbers. As :math:`\phi =
+    \theta`, with :math:`\lambda_1 = \lambda_2` both variants coincide.
 
     Args:
         num_classes (int): Number of classes C; mmlt's heads fill in
             theirs when a config leaves it out.
         lambda1 (float): Weight :math:`\lambda_1 \ge 0` of the
-            positive-gradient term. Defaults to 1.0 (1.2 in the authors' CIFAR-100-LT IF 100
-            setting).
+            positive-gradient term. Defaults to 1.0 (1.2 in the authors'
+            CIFAR-100-LT IF 100 setting).
         lambda2 (float): Weight :math:`\lambda_2 \ge 0` of the
-            negative-gradient term. Defaults to 1.0 (0.9 in the authors' CIFAR-100-LT IF 100
-            setting).
+            negative-gradient term. Defaults to 1.0 (0.9 in the authors'
+            CIFAR-100-LT IF 100 setting).
         eps (float): Added inside the logarithms, finite and > 0. Defaults
             to 1e-3, as in the authors' code.
         momentum (float, optional): If given, the statistics are an
@@ -175,12 +193,12 @@ class GALALoss(nn.Module):
         self.backend = backend
         self.sync_by_hook = False
 
-        for name in ('theta', 'phi', 'negative_received'):
+        for name in STATISTICS:
             self.register_buffer(name,
                                  torch.zeros(num_classes, dtype=torch.float64))
-        # (3, C) increments of theta, phi and negative_received of the
-        # forwards since the last commit; not buffers, so DDP's buffer
-        # broadcast and checkpoints never touch them.
+        # (2, C) increments of theta and negative_received of the forwards
+        # since the last commit; not buffers, so DDP's buffer broadcast and
+        # checkpoints never touch them.
         self._pending: List[torch.Tensor] = []
         # training forwards so far, and (on the statistics' device) the first
         # iteration whose increments were non-finite, -1 for none
@@ -192,6 +210,26 @@ class GALALoss(nn.Module):
                 f'lambda2={self.lambda2}, eps={self.eps}, '
                 f'momentum={self.momentum}, variant={self.variant!r}, '
                 f'backend={self.backend!r}')
+
+    @property
+    def phi(self) -> torch.Tensor:
+        """The accumulated negative gradient produced per class,
+        :math:`\\phi`: ``theta`` itself (equal by construction)."""
+        return self.theta
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args,
+                              **kwargs) -> None:
+        """Load, accepting (and dropping) the ``phi`` buffer of
+        checkpoints written when it was stored beside ``theta``."""
+        phi = state_dict.pop(prefix + 'phi', None)
+        theta = state_dict.get(prefix + 'theta')
+        if phi is not None and theta is not None and not torch.equal(
+                torch.as_tensor(phi), torch.as_tensor(theta)):
+            raise ValueError(
+                f'GALALoss: the checkpoint\'s {prefix}phi differs from its '
+                f'{prefix}theta; expected them equal (phi = theta for '
+                'hard-label cross-entropy, as mmlt accumulated them).')
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self,
                 cls_score: torch.Tensor,
@@ -257,11 +295,11 @@ class GALALoss(nn.Module):
         """Take the increments gathered since the last call and clear them.
 
         Returns:
-            torch.Tensor: Shape (3, C), float64: the increments of ``theta``,
-            ``phi`` and ``negative_received`` (zeros if none).
+            torch.Tensor: Shape (2, C), float64: the increments of ``theta``
+            and ``negative_received`` (zeros if none).
         """
         if not self._pending:
-            return self.theta.new_zeros(3, self.num_classes)
+            return self.theta.new_zeros(len(STATISTICS), self.num_classes)
         total = self._pending[0]
         for increments in self._pending[1:]:
             total = total + increments
@@ -278,8 +316,8 @@ class GALALoss(nn.Module):
         :meth:`check_finite`). No host synchronisation.
 
         Args:
-            increments (torch.Tensor): Shape (3, C): increments of ``theta``,
-                ``phi`` and ``negative_received``, e.g. from
+            increments (torch.Tensor): Shape (2, C): increments of
+                ``theta`` and ``negative_received``, e.g. from
                 :meth:`pop_pending`, summed over ranks.
             iteration (int, optional): The 1-based training iteration the
                 increments belong to, recorded if they are non-finite.
@@ -288,10 +326,12 @@ class GALALoss(nn.Module):
                 increments without recording anything (a step the AMP loss
                 scaler skipped). Defaults to None (keep them).
         """
-        if increments.shape != (3, self.num_classes):
+        shape = (len(STATISTICS), self.num_classes)
+        if increments.shape != shape:
             raise ValueError(
-                f'GALALoss.commit expects increments of shape (3, '
-                f'{self.num_classes}), got {tuple(increments.shape)}.')
+                f'GALALoss.commit expects increments of shape {shape} '
+                f'(theta, negative_received), got '
+                f'{tuple(increments.shape)}.')
         increments = increments.to(self.theta)
         finite = torch.isfinite(increments).all()
         step = self._forwards if iteration is None else iteration
@@ -310,9 +350,8 @@ class GALALoss(nn.Module):
             bad = ~finite if skip is None else ~finite & ~skip
             flag.copy_(torch.where(bad & (flag < 0), step, flag))
             increments = torch.where(keep, increments, 0.0)
-        for stat, increment in zip(
-            (self.theta, self.phi, self.negative_received),
-                increments.unbind()):
+        for stat, increment in zip((self.theta, self.negative_received),
+                                   increments.unbind()):
             if self.momentum is None:
                 stat.add_(increment)
             elif keep is None:
@@ -349,8 +388,8 @@ class GALALoss(nn.Module):
                 f'GALALoss: the logits became non-finite (nan or inf) at '
                 f'training iteration {iteration}, so the loss is not finite '
                 'and training has diverged. That iteration\'s statistics '
-                'increments were not added: theta and phi hold the '
-                'statistics of the iterations before it. Lower the learning '
+                'increments were not added: the statistics are those of '
+                'the iterations before it. Lower the learning '
                 'rate (or use a loss scaler under fp16 AMP) and resume from '
                 'a checkpoint saved before that iteration.')
 
@@ -399,8 +438,9 @@ class GALALoss(nn.Module):
         class_shift = log_theta.mul(self.lambda1).float()
         target_shift = None
         if self.variant == 'paper':
-            target_shift = self.phi.add(self.eps).log_().mul_(
-                self.lambda2).sub_(log_theta, alpha=self.lambda1).float()
+            # lambda2 log(phi_k + eps) - lambda1 log(theta_k + eps)
+            target_shift = log_theta.mul(self.lambda2).sub_(
+                log_theta, alpha=self.lambda1).float()
         backend = resolve_backend(self.backend, logits, 'GALALoss')
         return adjusted_cross_entropy(logits, label, class_shift,
                                       target_shift, 0.0, backend)
@@ -414,7 +454,7 @@ class GALALoss(nn.Module):
         Args:
             label (torch.Tensor): Class indices (N, ).
             produced (torch.Tensor): Per-sample float32 increments of
-                ``theta`` and ``phi`` (N, ).
+                ``theta`` (= ``phi``) (N, ).
             grad (torch.Tensor): The loss's float32 gradient (N, C), whose
                 off-target entries are the probabilities received.
         """
@@ -426,7 +466,7 @@ class GALALoss(nn.Module):
         # of grad are -produced
         received = grad.sum(dim=0).to(by_class.dtype).index_add_(
             0, label, produced)
-        increments = torch.stack([by_class, by_class, received])
+        increments = torch.stack([by_class, received])
         if self.sync_by_hook:
             self._pending.append(increments)
             return

@@ -73,7 +73,6 @@ class DumpGALAStatsHook(Hook):
         stats = [
             dict(
                 theta=m.theta.cpu(),
-                phi=m.phi.cpu(),
                 negative_received=m.negative_received.cpu())
             for m in runner.model.modules() if isinstance(m, GALALoss)
         ]

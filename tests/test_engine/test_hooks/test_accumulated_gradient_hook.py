@@ -66,7 +66,6 @@ def test_commit_happens_in_after_train_iter():
         hook.after_train_iter(runner, it)
         assert not loss.sync_by_hook
         torch.testing.assert_close(loss.theta, reference.theta)
-        torch.testing.assert_close(loss.phi, reference.phi)
         torch.testing.assert_close(loss.negative_received,
                                    reference.negative_received)
     hook.after_train(runner)
@@ -143,9 +142,7 @@ def _worker(rank, world_size, port, out_dir):
             hook.after_train_iter(runner, it)
         torch.save(
             dict(
-                theta=loss.theta,
-                phi=loss.phi,
-                received=loss.negative_received),
+                theta=loss.theta, received=loss.negative_received),
             os.path.join(out_dir, f'rank{rank}.pth'))
     finally:
         torch_dist.destroy_process_group()
@@ -158,7 +155,7 @@ def test_statistics_are_summed_over_ranks(tmp_path):
         nprocs=2,
         join=True)
     ranks = [torch.load(tmp_path / f'rank{r}.pth') for r in range(2)]
-    for key in ('theta', 'phi', 'received'):
+    for key in ('theta', 'received'):
         assert torch.equal(ranks[0][key], ranks[1][key])
 
     # a single process seeing the whole global batches
@@ -170,9 +167,7 @@ def test_statistics_are_summed_over_ranks(tmp_path):
         single(logits, labels)
     torch.testing.assert_close(
         ranks[0]['theta'], single.theta, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(
-        ranks[0]['phi'], single.phi, rtol=1e-12, atol=1e-12)
-    # theta and phi add per-sample sums, so splitting the batch over ranks
+    # theta (= phi) adds per-sample sums, so splitting the batch over ranks
     # changes them only by float64 rounding; negative_received adds a float32
     # sum over the samples of each rank
     torch.testing.assert_close(
@@ -280,8 +275,8 @@ def test_non_finite_error_at_interval_before_val_and_checkpoint():
 @pytest.mark.parametrize('device_path', [False, True])
 def test_step_skipped_by_the_loss_scaler_commits_nothing(
         monkeypatch, device_path):
-    """A real (CPU) GradScaler skips the step whose loss is inf; theta/phi
-    stay untouched and it is no error. The next, finite step commits. Also
+    """A real (CPU) GradScaler skips the step whose loss is inf; the
+    statistics stay untouched and it is no error. The next, finite step commits. Also
     with the device-side commit decisions CUDA uses."""
     if device_path:
         monkeypatch.setattr(gala_module, 'reads_without_sync',
@@ -311,7 +306,7 @@ def test_step_skipped_by_the_loss_scaler_commits_nothing(
         if it == 0:
             assert torch.equal(fc.weight, before)  # the scaler skipped
             assert scaler.get_scale() == 2.0**3
-            assert loss.theta.sum() == 0 and loss.phi.sum() == 0
+            assert loss.theta.sum() == 0
             assert loss.negative_received.sum() == 0
         else:
             assert not torch.equal(fc.weight, before)

@@ -68,9 +68,9 @@ def reference_step(z, labels, stats, lambda1, lambda2, variant='paper'):
     return theta, phi, received
 
 
-def set_stats(loss, theta, phi):
+def set_stats(loss, theta):
+    """Set the accumulated statistics (``phi`` is ``theta``)."""
     loss.theta.copy_(torch.tensor(theta, dtype=torch.float64))
-    loss.phi.copy_(torch.tensor(phi, dtype=torch.float64))
 
 
 @pytest.mark.parametrize('variant', ['paper', 'released_code'])
@@ -78,18 +78,17 @@ def test_loss_and_gradient_match_float64_reference(variant):
     torch.manual_seed(0)
     num_classes, lambda1, lambda2 = 5, 1.2, 0.9
     theta = [40.0, 12.5, 3.0, 0.0, 0.7]
-    phi = [38.0, 13.0, 2.5, 0.0, 0.9]
     logits = torch.randn(7, num_classes) * 2
     labels = torch.tensor([0, 1, 2, 3, 4, 0, 3])
 
     loss = GALALoss(num_classes, lambda1, lambda2, variant=variant).eval()
-    set_stats(loss, theta, phi)
+    set_stats(loss, theta)
     z = logits.clone().requires_grad_(True)
     value = loss(z, labels)
     value.backward()
 
     z_ref = logits.double().requires_grad_(True)
-    expected = reference_loss(z_ref, labels.tolist(), theta, phi, lambda1,
+    expected = reference_loss(z_ref, labels.tolist(), theta, theta, lambda1,
                               lambda2, variant)
     expected.backward()
     assert value.dtype == torch.float32
@@ -103,16 +102,16 @@ def test_per_sample_losses_and_upstream_gradient(variant):
     """reduction 'none' and a non-uniform upstream gradient (the gradient is
     built in the forward pass) against autograd through the formula."""
     torch.manual_seed(8)
-    theta, phi = [30.0, 4.0, 0.0, 1.5], [25.0, 6.0, 0.0, 2.5]
+    theta = [30.0, 4.0, 0.0, 1.5]
     logits = torch.randn(6, 4) * 2
     labels = [0, 1, 2, 3, 1, 0]
     loss = GALALoss(4, 1.2, 0.9, variant=variant, loss_weight=1.5).eval()
-    set_stats(loss, theta, phi)
+    set_stats(loss, theta)
     z = logits.clone().requires_grad_(True)
     value = loss(z, torch.tensor(labels), reduction_override='none')
     z_ref = logits.double().requires_grad_(True)
     expected = 1.5 * torch.stack([
-        reference_loss(z_ref[i:i + 1], [k], theta, phi, 1.2, 0.9, variant)
+        reference_loss(z_ref[i:i + 1], [k], theta, theta, 1.2, 0.9, variant)
         for i, k in enumerate(labels)
     ])
     torch.testing.assert_close(
@@ -130,8 +129,7 @@ def test_equals_cross_entropy_on_the_documented_adjustment(variant):
     equals cross-entropy on ``z + logit_adjustment(label)``."""
     torch.manual_seed(9)
     loss = GALALoss(6, 1.2, 0.9, variant=variant).eval()
-    set_stats(loss, [50.0, 9.0, 3.0, 0.5, 0.0, 2.0],
-              [40.0, 12.0, 1.0, 0.7, 0.0, 3.0])
+    set_stats(loss, [50.0, 9.0, 3.0, 0.5, 0.0, 2.0])
     logits = torch.randn(10, 6) * 3
     labels = torch.randint(0, 6, (10, ))
     expected = F.cross_entropy(
@@ -196,14 +194,15 @@ def test_sample_weight_shape():
 
 
 def test_phi_term_changes_paper_loss():
-    """With lambda1 != lambda2 and theta != phi the two variants differ (the
-    phi term does not cancel in the paper form)."""
+    """With lambda1 != lambda2 the two variants differ: the paper form's
+    target column gets lambda2 log(phi_k + eps) where the released code's
+    gets lambda1 log(theta_k + eps)."""
     logits = torch.tensor([[1.0, 0.5, -0.3], [0.2, 0.1, 0.0]])
     labels = torch.tensor([0, 2])
     values = {}
     for variant in ('paper', 'released_code'):
         loss = GALALoss(3, 1.2, 0.9, variant=variant).eval()
-        set_stats(loss, [10.0, 5.0, 1.0], [2.0, 7.0, 30.0])
+        set_stats(loss, [10.0, 5.0, 1.0])
         values[variant] = loss(logits, labels).item()
     assert abs(values['paper'] - values['released_code']) > 1e-2
 
@@ -271,7 +270,7 @@ def test_statistics_ignore_reduction_and_weights():
     plain(logits, labels)
     other = GALALoss(6, reduction='sum', loss_weight=3.0).train()
     other(logits, labels, weight=torch.rand(10), reduction_override='none')
-    for name in ('theta', 'phi', 'negative_received'):
+    for name in ('theta', 'negative_received'):
         assert torch.equal(getattr(plain, name), getattr(other, name))
 
 
@@ -310,7 +309,7 @@ def test_sync_by_hook_defers_commit():
     reference(logits, labels)
     pending = loss.pop_pending()
     torch.testing.assert_close(pending[0], 2 * reference.theta)
-    torch.testing.assert_close(pending[2], 2 * reference.negative_received)
+    torch.testing.assert_close(pending[1], 2 * reference.negative_received)
     loss.commit(pending)
     torch.testing.assert_close(loss.theta, 2 * reference.theta)
     assert loss.pop_pending().abs().sum() == 0
@@ -319,10 +318,11 @@ def test_sync_by_hook_defers_commit():
 def test_momentum(commit_path):
     loss = GALALoss(3, momentum=0.75)
     loss.theta.fill_(4.0)
-    increments = torch.tensor([[1.0, 2.0, 3.0]] * 3, dtype=torch.float64)
+    increments = torch.tensor([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0]],
+                              dtype=torch.float64)
     loss.commit(increments)
     assert loss.theta.tolist() == [3.25, 3.5, 3.75]
-    assert loss.phi.tolist() == [0.25, 0.5, 0.75]
+    assert loss.negative_received.tolist() == [0.5, 1.0, 1.5]
 
 
 def test_momentum_without_hook_matches_commit():
@@ -342,7 +342,7 @@ def test_momentum_without_hook_matches_commit():
         torch.testing.assert_close(
             alone.theta, 0.9 * before + 0.1 * increments[0], rtol=1e-12,
             atol=1e-12)
-        for name in ('theta', 'phi', 'negative_received'):
+        for name in ('theta', 'negative_received'):
             torch.testing.assert_close(
                 getattr(alone, name), getattr(by_hook, name), rtol=1e-12,
                 atol=1e-12)
@@ -353,13 +353,40 @@ def test_state_dict_carries_statistics():
     loss = GALALoss(4, 1.2, 0.9).train()
     loss(torch.randn(6, 4), torch.randint(0, 4, (6, )))
     state = loss.state_dict()
-    assert set(state) == {'theta', 'phi', 'negative_received'}
+    # one statistic for theta and phi (equal by construction), and psi
+    assert set(state) == {'theta', 'negative_received'}
     restored = GALALoss(4, 1.2, 0.9)
     restored.load_state_dict(state)
     logits = torch.randn(3, 4)
     labels = torch.tensor([0, 3, 1])
     assert torch.equal(loss.eval()(logits, labels),
                        restored.eval()(logits, labels))
+
+
+def test_loads_checkpoints_that_carry_phi():
+    """A state dict of the time when theta and phi were both buffers (phi
+    equal to theta) loads strictly, through torch and through mmengine's
+    loader, inside a model; a phi that differs from theta is refused."""
+    from mmengine.runner.checkpoint import load_state_dict
+    torch.manual_seed(6)
+    trained = GALALoss(4, 1.2, 0.9).train()
+    trained(torch.randn(6, 4), torch.randint(0, 4, (6, )))
+    old = {f'loss.{k}': v for k, v in trained.state_dict().items()}
+    old['loss.phi'] = old['loss.theta'].clone()
+    for load in (lambda m, sd: m.load_state_dict(sd, strict=True),
+                 lambda m, sd: load_state_dict(m, sd, strict=True)):
+        model = nn.Module()
+        model.loss = GALALoss(4, 1.2, 0.9)
+        load(model, dict(old))
+        assert torch.equal(model.loss.theta, trained.theta)
+        assert torch.equal(model.loss.negative_received,
+                           trained.negative_received)
+    old['loss.phi'] = old['loss.theta'] + 1
+    model = nn.Module()
+    model.loss = GALALoss(4)
+    with pytest.raises(ValueError, match='loss.phi differs from its '
+                       'loss.theta'):
+        model.load_state_dict(old)
 
 
 def test_autocast_keeps_float32_loss_and_float64_statistics():
@@ -369,7 +396,6 @@ def test_autocast_keeps_float32_loss_and_float64_statistics():
     labels = torch.randint(0, 5, (6, ))
     loss = GALALoss(5, 1.2, 0.9).train()
     loss.theta.fill_(3.0)
-    loss.phi.fill_(2.0)
     with torch.autocast(device_type='cpu', dtype=torch.bfloat16):
         logits = fc(feats)
         value = loss(logits, labels)
@@ -377,7 +403,7 @@ def test_autocast_keeps_float32_loss_and_float64_statistics():
     assert value.dtype == torch.float32
     assert loss.theta.dtype == torch.float64
     expected = reference_loss(logits.detach().double(), labels.tolist(),
-                              [3.0] * 5, [2.0] * 5, 1.2, 0.9)
+                              [3.0] * 5, [3.0] * 5, 1.2, 0.9)
     assert value.item() == pytest.approx(expected.item(), rel=1e-6)
     value.backward()
     assert fc.weight.grad is not None
@@ -413,8 +439,8 @@ def test_bad_arguments():
         GALALoss(3, momentum=1.0)
     with pytest.raises(ValueError, match='num_classes'):
         GALALoss(1)
-    with pytest.raises(ValueError, match='shape \\(3, 3\\)'):
-        GALALoss(3).commit(torch.zeros(2, 3, dtype=torch.float64))
+    with pytest.raises(ValueError, match='shape \\(2, 3\\).*got \\(3, 3\\)'):
+        GALALoss(3).commit(torch.zeros(3, 3, dtype=torch.float64))
 
 
 def test_distributed_training_without_hook_is_an_error(monkeypatch):
@@ -460,8 +486,7 @@ def test_non_finite_logits_are_never_committed(momentum, commit_path):
     loss = GALALoss(4, momentum=momentum).train()
     labels = torch.tensor([0, 1, 2, 3])
     loss(torch.randn(4, 4), labels)
-    before = [s.clone() for s in (loss.theta, loss.phi,
-                                  loss.negative_received)]
+    before = [s.clone() for s in (loss.theta, loss.negative_received)]
     logits = torch.randn(4, 4)
     logits[2, 1] = float('nan')
     message = 'non-finite .* at training iteration 2.*not added'
@@ -472,8 +497,7 @@ def test_non_finite_logits_are_never_committed(momentum, commit_path):
         loss(logits, labels)
         with pytest.raises(FloatingPointError, match=message):
             loss.check_finite()
-    for stat, old in zip((loss.theta, loss.phi, loss.negative_received),
-                         before):
+    for stat, old in zip((loss.theta, loss.negative_received), before):
         assert torch.equal(stat, old)
     with pytest.raises(FloatingPointError, match='iteration 2'):
         loss.eval()
@@ -491,8 +515,8 @@ def commit_path(request, monkeypatch):
 
 def test_commit_records_the_first_non_finite_iteration_only(commit_path):
     loss = GALALoss(3)
-    bad = torch.full((3, 3), float('inf'), dtype=torch.float64)
-    good = torch.ones(3, 3, dtype=torch.float64)
+    bad = torch.full((2, 3), float('inf'), dtype=torch.float64)
+    good = torch.ones(2, 3, dtype=torch.float64)
     loss.commit(good, iteration=4)
     loss.commit(bad, iteration=5)
     loss.commit(good, iteration=6)
@@ -507,15 +531,15 @@ def test_skipped_step_leaves_statistics_untouched(momentum, commit_path):
     """A step the AMP loss scaler skipped: its increments, finite or not,
     are dropped and nothing is recorded."""
     loss = GALALoss(3, momentum=momentum)
-    loss.commit(torch.ones(3, 3, dtype=torch.float64), iteration=1)
+    loss.commit(torch.ones(2, 3, dtype=torch.float64), iteration=1)
     before = loss.theta.clone()
-    for increments in (torch.full((3, 3), float('nan'), dtype=torch.float64),
-                       torch.full((3, 3), 2.0, dtype=torch.float64)):
+    for increments in (torch.full((2, 3), float('nan'), dtype=torch.float64),
+                       torch.full((2, 3), 2.0, dtype=torch.float64)):
         loss.commit(increments, iteration=2, skip=torch.tensor(True))
         assert torch.equal(loss.theta, before)
     loss.check_finite()
     loss.commit(
-        torch.full((3, 3), 2.0, dtype=torch.float64),
+        torch.full((2, 3), 2.0, dtype=torch.float64),
         iteration=3,
         skip=torch.tensor(False))
     expected = 3.0 if momentum is None else 0.5 * 0.5 + 0.5 * 2.0
@@ -549,7 +573,7 @@ def test_triton_backend_equals_torch(variant, reduction, weighted):
             values['triton'], values['torch'], rtol=1e-6, atol=1e-6)
         torch.testing.assert_close(
             grads['triton'], grads['torch'], rtol=1e-6, atol=1e-6)
-    for name in ('theta', 'phi', 'negative_received'):
+    for name in ('theta', 'negative_received'):
         torch.testing.assert_close(
             getattr(losses['triton'], name),
             getattr(losses['torch'], name),
