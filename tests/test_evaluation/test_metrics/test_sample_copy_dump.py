@@ -7,9 +7,11 @@ import mmengine
 import pytest
 import torch
 from mmengine.evaluator import DumpResults
+from mmengine.fileio import BaseStorageBackend, register_backend
 from mmpretrain.structures import DataSample
 
 from mmlt.evaluation import SampleCopyDumpResults
+from mmlt.evaluation.metrics.sample_copy_dump import dump_without_memo
 
 
 def batch_predictions(batch_size: int, num_classes: int, start: int):
@@ -109,3 +111,30 @@ def test_writes_without_a_memo_and_mmengine_reads_it(tmp_path):
     # temporaries
     assert peaks['DumpResults'] > 4, peaks
     assert peaks['SampleCopyDumpResults'] < 2, peaks
+
+
+class _DictBackend(BaseStorageBackend):
+    """A file backend that keeps what is put in a dict (for URIs
+    ``dicttest://...``)."""
+    files = {}
+
+    def get(self, filepath):
+        return self.files[filepath]
+
+    def get_text(self, filepath, encoding='utf-8'):
+        return self.files[filepath].decode(encoding)
+
+    def put(self, obj, filepath):
+        self.files[filepath] = bytes(obj)
+
+
+def test_writes_through_another_file_backend():
+    """A URI of another mmengine file backend gets the same pickle through
+    the backend's ``put``."""
+    register_backend('dicttest', _DictBackend, force=True, prefixes='dicttest')
+    samples, scores, _ = batch_predictions(4, 3, 0)
+    dump_without_memo(samples, 'dicttest://out/predictions.pkl')
+    written = pickle.loads(
+        _DictBackend.files['dicttest://out/predictions.pkl'])
+    torch.testing.assert_close(
+        torch.stack([s['pred_score'] for s in written]), scores)
