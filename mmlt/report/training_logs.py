@@ -9,8 +9,6 @@ import os.path as osp
 import re
 from typing import Dict, List, Optional, Tuple
 
-import numpy as np
-
 from mmlt.evaluation.shot_groups import SHOT_GROUPS
 
 # `train/gala/pos_neg_ratio_many` of AccumulatedGradientHook, as the logger
@@ -167,8 +165,8 @@ def _finite_or_none(value) -> Optional[float]:
 def training_class_counts(
         config: str) -> Tuple[List[int], Optional[List[str]]]:
     """Training images per class and class names of a config's training
-    dataset: ``metainfo['train_class_counts']`` (mmlt's long-tailed
-    datasets), else the counts of its ``get_gt_labels()``.
+    dataset (:func:`~mmlt.datasets.train_class_counts`: its
+    ``metainfo['train_class_counts']``, else the counts of its labels).
 
     Args:
         config (str): Path of the training (or test) config.
@@ -181,6 +179,7 @@ def training_class_counts(
     from mmpretrain.registry import DATASETS
 
     import mmlt  # noqa: F401  (registries)
+    from mmlt.datasets import train_class_counts
     cfg = Config.fromfile(config)
     loader = cfg.get('train_dataloader')
     if not loader or 'dataset' not in loader:
@@ -188,11 +187,7 @@ def training_class_counts(
             f'--config {config} has no train_dataloader.dataset to take the '
             'training class counts from; pass them with --class-counts.')
     dataset = DATASETS.build(loader['dataset'])
-    metainfo = dataset.metainfo
-    classes = metainfo.get('classes')
-    counts = metainfo.get('train_class_counts')
-    if counts is None:
-        labels = np.asarray(dataset.get_gt_labels(), dtype=np.int64)
-        counts = np.bincount(labels, minlength=len(classes) if classes else 0)
+    classes = dataset.metainfo.get('classes')
+    counts = train_class_counts(dataset, owner='lt_report.py --config')
     return ([int(n) for n in counts],
             None if classes is None else [str(c) for c in classes])

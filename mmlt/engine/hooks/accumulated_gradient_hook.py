@@ -8,6 +8,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
 
+from mmlt.datasets.train_class_counts import train_class_counts
 from mmlt.evaluation.shot_groups import (check_shot_thresholds,
                                          shot_group_masks, to_counts_array)
 from mmlt.models.losses.gala_loss import GALALoss
@@ -67,8 +68,8 @@ class AccumulatedGradientHook(Hook):
     Shot groups follow :class:`LongTailAccuracy`: more than ``many_shot_thr``
     training images is many-shot, fewer than ``low_shot_thr`` is few-shot.
     The class counts come from ``train_class_counts``, else from the
-    training dataset's ``metainfo['train_class_counts']``, else from its
-    ``get_gt_labels()``.
+    training dataset (:func:`~mmlt.datasets.train_class_counts`: its
+    ``metainfo['train_class_counts']``, else its labels).
 
     Args:
         interval (int): Log the diagnostics every ``interval`` training
@@ -241,19 +242,8 @@ class AccumulatedGradientHook(Hook):
 
     def _train_class_counts(self, runner, num_classes: int) -> np.ndarray:
         """Training images per class: the ``train_class_counts`` argument,
-        else the training dataset's metainfo, else its labels."""
+        else those of the training dataset (:func:`train_class_counts`)."""
         if self.train_class_counts is not None:
             return np.asarray(self.train_class_counts)
-        dataset = runner.train_dataloader.dataset
-        counts = getattr(dataset, 'metainfo', {}).get('train_class_counts')
-        if counts is not None:
-            return np.asarray(counts)
-        if hasattr(dataset, 'get_gt_labels'):
-            return np.bincount(
-                np.asarray(dataset.get_gt_labels()), minlength=num_classes)
-        raise ValueError(
-            'AccumulatedGradientHook needs the training images per class for '
-            'its many/medium/few diagnostics: pass `train_class_counts`, or '
-            'train on a dataset whose metainfo has `train_class_counts` or '
-            'that has `get_gt_labels()`.')
-
+        return train_class_counts(runner.train_dataloader.dataset,
+                                  num_classes, 'AccumulatedGradientHook')

@@ -7,6 +7,7 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
 
+from mmlt.datasets.train_class_counts import train_class_counts
 from mmlt.models.losses.utils import check_batch_labels
 
 
@@ -15,8 +16,10 @@ class ClassCountsHook(Hook):
     """Give the losses that need them the training images per class.
 
     At ``before_train`` (after a checkpoint is loaded or resumed) the hook
-    reads ``train_class_counts`` from the metainfo of the train dataloader's
-    dataset (every mmlt long-tailed dataset provides it) and calls
+    takes the train dataloader's dataset's training class counts
+    (:func:`~mmlt.datasets.train_class_counts`: ``train_class_counts`` of
+    its metainfo, which every mmlt long-tailed dataset provides, else the
+    counts of its labels) and calls
     ``set_class_counts(counts)`` on each module of the model that has that
     method and no counts yet (e.g. :class:`LogitAdjustLoss`,
     :class:`BalancedSoftmaxLoss`, :class:`LDAMLoss`). A module configured
@@ -53,15 +56,10 @@ class ClassCountsHook(Hook):
                 'method in the model (e.g. LogitAdjustLoss, '
                 'BalancedSoftmaxLoss, LDAMLoss); remove the hook or use such '
                 'a loss.')
-        dataset = runner.train_dataloader.dataset
-        counts = dataset.metainfo.get('train_class_counts')
-        if counts is None:
-            raise ValueError(
-                f'The train dataset ({type(dataset).__name__}) has no '
-                "'train_class_counts' in its metainfo. Use an mmlt "
-                'long-tailed dataset (e.g. LongTailDataset, CIFAR100LT) or '
-                'give the loss class_counts=[...] and drop ClassCountsHook.')
-        counts = torch.as_tensor(counts, dtype=torch.float64)
+        counts = torch.as_tensor(
+            train_class_counts(runner.train_dataloader.dataset,
+                               owner='ClassCountsHook'),
+            dtype=torch.float64)
         for name, module in targets:
             current = getattr(module, 'class_counts', None)
             if current is None:

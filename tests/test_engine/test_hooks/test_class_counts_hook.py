@@ -48,9 +48,24 @@ def test_explicit_counts_contradicting_the_dataset():
 
 def test_dataset_without_counts():
     model = nn.ModuleDict(dict(la=LogitAdjustLoss()))
-    with pytest.raises(ValueError, match="no 'train_class_counts'"):
+    with pytest.raises(ValueError, match='ClassCountsHook needs the training '
+                       'images per class.*no `train_class_counts`'):
         ClassCountsHook().before_train(
             fake_runner(model, ToyLongTailDataset(with_counts=False)))
+
+
+class _LabelledToyDataset(ToyLongTailDataset):
+    """The toy training set without metainfo counts, with its labels."""
+
+    def get_gt_labels(self):
+        return self.labels
+
+
+def test_counts_from_the_labels_of_a_dataset_without_metainfo_counts():
+    model = nn.ModuleDict(dict(la=LogitAdjustLoss()))
+    ClassCountsHook().before_train(
+        fake_runner(model, _LabelledToyDataset(with_counts=False)))
+    assert model['la'].class_counts.tolist() == list(TOY_COUNTS)
 
 
 def test_model_without_consumer():
