@@ -2,22 +2,23 @@
 scale: one ``tools/test.py --out`` dump of 24,426 x 8,142 scores (iNat 2018
 validation x classes), without and with ``pred_logits``.
 
-The dump is written as mmengine's ``DumpResults`` (what ``tools/test.py
---out`` runs) writes it: ``mmengine.dump`` (pickle protocol 2, with a memo)
-of the per-sample dicts of tensors (``dump_samples``), from seeded random
-logits, in a child process (``--write-dump``); training counts follow
-an exponential profile from 1,000 to 2 images (iNat 2018's range). For each
-dump two child processes run: one that only reads it (``read_test_dump``)
-and the report itself; the child that writes it (the random predictions,
-then ``mmengine.dump``) is measured too. Each child's elapsed and CPU
-seconds (user + system) and peak resident memory come from ``wait4``; the memory is compared with
-the bytes of the scores and of the arrays read (scores, and logits where
-dumped), after subtracting the peak of a child that only imports the
-report's modules. On Linux a child's ``ru_maxrss`` is at least its parent's
-peak (the memory it was forked from), which is why this process writes no
-dump itself; its own peak is recorded as that floor. The 1-minute load average
-before and after each child is recorded: on a shared machine the elapsed
-seconds grow with the load, the CPU seconds much less.
+The dump is written as MMPretrain's ``DumpResults`` writes it:
+``mmengine.dump`` (pickle protocol 2, with a memo) of the per-sample dicts
+of tensors (``dump_samples``), from seeded random logits, in a child process
+(``--write-dump``); training counts follow an exponential profile from 1,000
+to 2 images (iNat 2018's range). A second child writes the same dump as
+mmlt's ``tools/test.py --out`` does (``dump_without_memo``), measured and
+deleted. For each dump two more children run: one that only reads it
+(``read_test_dump``) and the report itself. Each child's elapsed and CPU
+seconds (user + system) and peak resident memory come from ``wait4``; the
+memory is compared with the bytes of the scores and of the arrays read
+(scores, and logits where dumped), after subtracting the peak of a child
+that only imports the report's modules. On Linux a child's ``ru_maxrss`` is
+at least its parent's peak (the memory it was forked from), which is why
+this process writes no dump itself; its own peak is recorded as that floor.
+The 1-minute load average before and after each child is recorded: on a
+shared machine the elapsed seconds grow with the load, the CPU seconds much
+less.
 
 Run it on an idle machine::
 
@@ -36,10 +37,12 @@ import numpy as np
 import torch
 
 from mmlt.datasets.long_tail_profile import long_tail_class_counts
+from mmlt.evaluation.metrics.sample_copy_dump import dump_without_memo
 from mmlt.experiments import dump_samples, machine_info, markdown_table
 from mmlt.experiments.timing import proc_status_kib, run_child
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+WRITERS = ('mmengine.dump', 'dump_without_memo')
 IMPORTS_ONLY = ('import matplotlib.figure, mmlt.report; '
                 'from mmlt.report.training_logs import training_class_counts')
 
@@ -58,13 +61,24 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--num-samples x --num-classes (what the child that writes it runs)')
     parser.add_argument(
         '--with-logits', action='store_true', help='with --write-dump')
+    parser.add_argument(
+        '--writer',
+        choices=WRITERS,
+        default=WRITERS[0],
+        help='with --write-dump: mmengine.dump (stock DumpResults) or '
+        "dump_without_memo (mmlt's tools/test.py --out)")
     return parser.parse_args(argv)
 
 
-def write_dump(path: str, num_samples: int, num_classes: int,
-               with_logits: bool) -> None:
+def write_dump(path: str,
+               num_samples: int,
+               num_classes: int,
+               with_logits: bool,
+               writer: str = WRITERS[0]) -> None:
     """A ``tools/test.py --out`` file of seeded random predictions, labels
-    ``i % C`` (3 test images per class at iNat scale)."""
+    ``i % C`` (3 test images per class at iNat scale), written by
+    ``writer``: ``mmengine.dump`` as MMPretrain's ``DumpResults`` does, or
+    ``dump_without_memo`` as mmlt's ``tools/test.py --out`` does."""
     g = torch.Generator().manual_seed(0)
     labels = torch.arange(num_samples) % num_classes
     scores = np.empty((num_samples, num_classes), dtype=np.float32)
@@ -76,7 +90,11 @@ def write_dump(path: str, num_samples: int, num_classes: int,
         scores[rows] = torch.softmax(chunk, dim=1).numpy()
         if with_logits:
             logits[rows] = chunk.numpy()
-    mmengine.dump(dump_samples(scores, labels.numpy(), logits), path)
+    samples = dump_samples(scores, labels.numpy(), logits)
+    if writer == 'mmengine.dump':
+        mmengine.dump(samples, path)
+    else:
+        dump_without_memo(samples, path)
 
 
 def measure(args: Sequence[str], baseline: int, scores_bytes: int,
@@ -101,6 +119,7 @@ def markdown(report: Dict) -> str:
     rows = []
     for row in report['rows']:
         for step, child in (('write', 'mmengine.dump'),
+                            ('write_without_memo', 'dump_without_memo'),
                             ('read', 'read_test_dump'),
                             ('report', 'lt_report.py')):
             m = row[step]
@@ -122,7 +141,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Optional[Dict]:
     args = parse_args(argv)
     n, c = args.num_samples, args.num_classes
     if args.write_dump:
-        write_dump(args.write_dump, n, c, args.with_logits)
+        write_dump(args.write_dump, n, c, args.with_logits, args.writer)
         return None
     counts = long_tail_class_counts(c, 1000, 500)
     scores_bytes = n * c * 4
@@ -134,13 +153,17 @@ def main(argv: Optional[Sequence[str]] = None) -> Optional[Dict]:
             arrays_bytes = scores_bytes * (2 if with_logits else 1)
             # in a child: a child's ru_maxrss is at least this process's
             # peak, which writing the dump here would raise
-            write = measure([
-                'benchmarks/lt_report_scale.py', '--write-dump', dump,
-                '--num-samples',
-                str(n), '--num-classes',
-                str(c)
-            ] + ['--with-logits'] * with_logits, baseline, scores_bytes,
-                            arrays_bytes)
+            writes = {}
+            for writer, path in zip(WRITERS, (dump, dump + '.no_memo')):
+                writes[writer] = measure([
+                    'benchmarks/lt_report_scale.py', '--write-dump', path,
+                    '--num-samples',
+                    str(n), '--num-classes',
+                    str(c), '--writer', writer
+                ] + ['--with-logits'] * with_logits, baseline, scores_bytes,
+                                         arrays_bytes)
+            no_memo_bytes = osp.getsize(dump + '.no_memo')
+            os.remove(dump + '.no_memo')
             read = measure([
                 '-c', f'{IMPORTS_ONLY}; from mmlt.experiments import '
                 f'read_test_dump; read_test_dump({dump!r})'
@@ -154,8 +177,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Optional[Dict]:
                 dict(
                     dump='scores + logits' if with_logits else 'scores',
                     dump_bytes=osp.getsize(dump),
+                    dump_without_memo_bytes=no_memo_bytes,
                     arrays_bytes=arrays_bytes,
-                    write=write,
+                    write=writes['mmengine.dump'],
+                    write_without_memo=writes['dump_without_memo'],
                     read=read,
                     report=full))
             os.remove(dump)

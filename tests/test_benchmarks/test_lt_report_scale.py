@@ -37,6 +37,16 @@ def test_synthetic_dump_is_a_readable_test_dump(tmp_path):
     # written as DumpResults writes (mmengine.dump: pickle with a memo)
     with open(path, 'rb') as f:
         assert 'BINPUT' in {op.name for op, _, _ in pickletools.genops(f)}
+    # as tools/test.py --out writes: the same samples, no memo
+    no_memo = str(tmp_path / 'no_memo.pkl')
+    load_script().write_dump(no_memo, 300, 7, True, 'dump_without_memo')
+    with open(no_memo, 'rb') as f:
+        assert 'BINPUT' not in {
+            op.name
+            for op, _, _ in pickletools.genops(f)
+        }
+    np.testing.assert_array_equal(read_test_dump(no_memo)['logits'],
+                                  dump['logits'])
 
 
 def test_tiny_run_writes_the_table_and_json(tmp_path, capsys, monkeypatch):
@@ -45,7 +55,8 @@ def test_tiny_run_writes_the_table_and_json(tmp_path, capsys, monkeypatch):
 
     def in_process(args, cwd):
         """The child's command run here; peaks of 100, 101, ... MiB in the
-        order imports, then per dump: write, read, report."""
+        order imports, then per dump: write (mmengine.dump), write
+        (dump_without_memo), read, report."""
         assert cwd == REPO_ROOT
         if args[0] == '-c':
             exec(args[1], {})
@@ -67,10 +78,15 @@ def test_tiny_run_writes_the_table_and_json(tmp_path, capsys, monkeypatch):
          str(out)])
     with open(out) as f:
         assert json.load(f) == report
-    assert len(children) == 7
-    write, read = children[4], children[5]  # of the dump with logits
+    assert len(children) == 9
+    # of the dump with logits
+    write, no_memo, read = children[5], children[6], children[7]
     assert write[:2] == ['benchmarks/lt_report_scale.py', '--write-dump']
     assert write[-1] == '--with-logits' and repr(write[2]) in read[1]
+    assert write[-3:-1] == ['--writer', 'mmengine.dump']
+    assert no_memo[-3:-1] == ['--writer', 'dump_without_memo']
+    assert no_memo[2] != write[2]  # its own file, deleted after measuring
+    assert all(row['dump_without_memo_bytes'] > 0 for row in report['rows'])
     assert report['scores_bytes'] == 50 * 12 * 4
     assert report['imports_peak_rss_bytes'] == 100 * 2**20
     assert [row['dump']
@@ -78,14 +94,15 @@ def test_tiny_run_writes_the_table_and_json(tmp_path, capsys, monkeypatch):
     assert [row['arrays_bytes'] for row in report['rows']] == [2400, 4800]
     extra = [
         row[step]['extra_rss_bytes'] for row in report['rows']
-        for step in ('write', 'read', 'report')
+        for step in ('write', 'write_without_memo', 'read', 'report')
     ]
-    assert extra == [i * 2**20 for i in range(1, 7)]
+    assert extra == [i * 2**20 for i in range(1, 9)]
     logits_report = report['rows'][1]['report']
-    assert logits_report['extra_rss_over_scores'] == 6 * 2**20 / 2400
-    assert logits_report['extra_rss_over_arrays'] == 6 * 2**20 / 4800
+    assert logits_report['extra_rss_over_scores'] == 8 * 2**20 / 2400
+    assert logits_report['extra_rss_over_arrays'] == 8 * 2**20 / 4800
     assert report['parent_peak_rss_bytes'] > 2**20
     table = capsys.readouterr().out
-    assert '| scores + logits | 0.00 | lt_report.py | 0.5 | 0.2 | 0.10 |' in (
+    assert '| scores + logits | 0.00 | lt_report.py | 0.5 | 0.2 | 0.11 |' in (
         table)
-    assert '| 2621.44x | 1310.72x |' in table  # 6 MiB / 2,400 and / 4,800 B
+    assert '| 3495.25x | 1747.63x |' in table  # 8 MiB / 2,400 and / 4,800 B
+    assert '| dump_without_memo |' in table
