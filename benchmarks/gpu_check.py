@@ -57,7 +57,6 @@ from typing import Callable, Dict, List, Optional, Sequence
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SCHEMA_VERSION = 1
 AMP_DTYPES = ('float16', 'bfloat16')
-GALA_STATISTICS = ('theta', 'negative_received')  # GALALoss's buffers
 # Largest relative difference max|s - s32| / max|s32| of GALA's statistics
 # after 8 iterations against the float32 run: the logits of an AMP run
 # differ by about the input precision (2^-11, 2^-8), and the models drift
@@ -302,6 +301,7 @@ def recording_hooks():
     from mmengine.hooks import Hook
 
     from mmlt.models.losses import GALALoss
+    from mmlt.models.losses.gala_loss import STATISTICS
 
     class RecordTraining(Hook):
         priority = 'LOWEST'
@@ -322,7 +322,7 @@ def recording_hooks():
             if gala:
                 self.stats.append({
                     name: getattr(gala[0], name).detach().clone()
-                    for name in GALA_STATISTICS
+                    for name in STATISTICS
                 })
 
     class InjectInfLogits(Hook):
@@ -389,8 +389,7 @@ def train_variant(kind: str, precision: str, root: str, record_cls) -> dict:
         result.update(
             stats_dtype=str(stats['theta'].dtype).replace('torch.', ''),
             stats_finite=bool(
-                all(torch.isfinite(stats[name]).all()
-                    for name in GALA_STATISTICS)),
+                all(torch.isfinite(stat).all() for stat in stats.values())),
             stats=stats)
     return result
 
@@ -414,7 +413,7 @@ def amp_training(precisions: Sequence[str]) -> dict:
                     diff = max(
                         relative_difference(result['stats'][name],
                                             reference[name])
-                        for name in GALA_STATISTICS)
+                        for name in reference)
                     row.update(
                         stats_dtype=result['stats_dtype'],
                         stats_finite=result['stats_finite'],
@@ -461,9 +460,8 @@ def fp16_overflow(precision: str) -> dict:
     after = record.stats[OVERFLOW_ITER]
     last = record.stats[-1]
     unchanged = all(
-        torch.equal(before[name], after[name]) for name in GALA_STATISTICS)
-    finite = all(
-        bool(torch.isfinite(last[name]).all()) for name in GALA_STATISTICS)
+        torch.equal(before[name], after[name]) for name in before)
+    finite = all(bool(torch.isfinite(stat).all()) for stat in last.values())
     later_losses = record.losses[OVERFLOW_ITER + 1:]
     result.update(
         outcome='continued',

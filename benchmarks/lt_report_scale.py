@@ -153,8 +153,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Optional[Dict]:
             arrays_bytes = scores_bytes * (2 if with_logits else 1)
             # in a child: a child's ru_maxrss is at least this process's
             # peak, which writing the dump here would raise
+            no_memo = dump + '.no_memo'
             writes = {}
-            for writer, path in zip(WRITERS, (dump, dump + '.no_memo')):
+            for writer, path in zip(WRITERS, (dump, no_memo)):
                 writes[writer] = measure([
                     'benchmarks/lt_report_scale.py', '--write-dump', path,
                     '--num-samples',
@@ -162,8 +163,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Optional[Dict]:
                     str(c), '--writer', writer
                 ] + ['--with-logits'] * with_logits, baseline, scores_bytes,
                                          arrays_bytes)
-            no_memo_bytes = osp.getsize(dump + '.no_memo')
-            os.remove(dump + '.no_memo')
+            no_memo_bytes = osp.getsize(no_memo)
+            os.remove(no_memo)
             read = measure([
                 '-c', f'{IMPORTS_ONLY}; from mmlt.experiments import '
                 f'read_test_dump; read_test_dump({dump!r})'

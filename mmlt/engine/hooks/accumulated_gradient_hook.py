@@ -27,11 +27,10 @@ class AccumulatedGradientHook(Hook):
     (2, C) per loss: :math:`\theta` and :math:`\psi`) and commits them, so
     every rank applies identical statistics. It does so every iteration,
     also when the optimizer wrapper accumulates gradients over several
-    iterations. The
-    losses are found by walking the modules of ``runner.model``, so any model
-    wrapper (DDP, FSDP, ...) works. The hook switches the losses to
-    ``sync_by_hook`` mode for one iteration at a time, from
-    :meth:`before_train_iter` to :meth:`after_train_iter`, so that a
+    iterations. The losses are found by walking the modules of
+    ``runner.model``, so any model wrapper (DDP, FSDP, ...) works. The hook
+    switches the losses to ``sync_by_hook`` mode for one iteration at a time,
+    from :meth:`before_train_iter` to :meth:`after_train_iter`, so that a
     training run that raises leaves them in stand-alone mode: at once when
     the error is the hook's own (non-finite statistics), else at the next
     ``train()`` of the model, which every mmengine train loop calls (see

@@ -3,7 +3,7 @@ without a memo."""
 import io
 import os.path as osp
 import pickle
-from typing import Any, Sequence
+from typing import Any, BinaryIO, Sequence
 
 import torch
 from mmengine.evaluator import DumpResults
@@ -44,15 +44,21 @@ def dump_without_memo(obj: Any, path: str) -> None:
             mmengine's file backends.
     """
     backend = get_file_backend(path)
-    local = isinstance(backend, LocalBackend)
-    if local:
+    if isinstance(backend, LocalBackend):
         mkdir_or_exist(osp.dirname(osp.abspath(path)))
-    with open(path, 'wb') if local else io.BytesIO() as f:
-        pickler = pickle.Pickler(f, protocol=2)
-        pickler.fast = True  # no memo
-        pickler.dump(obj)
-        if not local:
-            backend.put(f.getvalue(), path)
+        with open(path, 'wb') as f:
+            _pickle_without_memo(obj, f)
+    else:
+        buffer = io.BytesIO()
+        _pickle_without_memo(obj, buffer)
+        backend.put(buffer.getvalue(), path)
+
+
+def _pickle_without_memo(obj: Any, file: BinaryIO) -> None:
+    """Pickle ``obj`` at protocol 2 into ``file``, keeping no memo."""
+    pickler = pickle.Pickler(file, protocol=2)
+    pickler.fast = True  # no memo
+    pickler.dump(obj)
 
 
 @METRICS.register_module()
