@@ -30,6 +30,14 @@ them.
    unconditionally, which fails on a CPU-only machine. When CUDA is not
    available the call is skipped, so ``init_dist(..., backend='gloo')``
    works for CPU multi-process runs.
+3. Dataset subsets. mmengine's ``BaseDataset.get_subset`` copies the
+   dataset with ``_copy_without_annotation(memo=dict())``, a default
+   argument, so one ``copy.deepcopy`` memo is shared by every subset taken
+   in the process: a later subset gets the earlier subsets' copies of the
+   same attributes (their pipelines are one object), and an attribute
+   whose ``id`` is that of a freed object copied earlier is replaced by
+   that stale copy (seen as a ``LongTailDataset`` whose pipeline was a
+   ``FashionMNIST`` dataset). Each call now gets a fresh memo.
 
 What is left, and why (mmengine's loaders and torch's public
 ``torch.serialization`` API do the rest):
@@ -380,6 +388,24 @@ def patch_dist_init() -> None:
             setattr(dist_utils, name, _without_cuda_set_device(init_fn))
 
 
+def patch_subset_copy() -> None:
+    """Give each ``BaseDataset._copy_without_annotation`` call (behind
+    ``get_subset``) a fresh deepcopy memo instead of mmengine's shared
+    default one."""
+    from mmengine.dataset import BaseDataset
+    copy_fn = BaseDataset._copy_without_annotation
+    if getattr(copy_fn, '__mmlt_patched__', False):
+        return
+
+    @functools.wraps(copy_fn)
+    def _copy_without_annotation(self, memo: Optional[dict] = None):
+        return copy_fn(self, {} if memo is None else memo)
+
+    _copy_without_annotation.__mmlt_patched__ = True
+    BaseDataset._copy_without_annotation = _copy_without_annotation
+
+
 check_torch_version()
 patch_dist_init()
 patch_checkpoint_loading()
+patch_subset_copy()

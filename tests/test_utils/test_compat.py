@@ -11,6 +11,7 @@ import torch
 import torch.distributed as torch_dist
 import torch.multiprocessing as mp
 import torch.nn as nn
+from mmengine.dataset import BaseDataset
 from mmengine.dist import utils as dist_utils
 from mmengine.logging import HistoryBuffer
 from mmengine.model import BaseModel
@@ -408,3 +409,26 @@ def test_set_device_skipped_only_without_cuda(monkeypatch, cuda_available):
 
     assert calls == ([1, 'gloo'] if cuda_available else ['gloo'])
     assert torch.cuda.set_device == calls.append  # restored after the call
+
+
+class _ListDataset(BaseDataset):
+    """Four samples with an in-memory annotation list."""
+
+    def load_data_list(self):
+        return [dict(img=i, gt_label=i % 2) for i in range(4)]
+
+
+def test_subsets_do_not_share_a_deepcopy_memo():
+    """Two subsets of one dataset each own a copy of its pipeline, and a
+    subset taken after a freed one gets no stale copy: mmengine's shared
+    default memo made the second subset reuse the first one's pipeline."""
+    dataset = _ListDataset(pipeline=[], serialize_data=False)
+    first, second = dataset.get_subset([0, 1]), dataset.get_subset([2, 3])
+    assert first.pipeline is not second.pipeline
+    assert first.pipeline is not dataset.pipeline
+    assert [first[i]['img'] for i in range(2)] == [0, 1]
+    assert [second[i]['img'] for i in range(2)] == [2, 3]
+    # a memo passed explicitly is still used
+    memo = {}
+    copied = dataset._copy_without_annotation(memo)
+    assert memo[id(dataset)] is copied
